@@ -1,0 +1,146 @@
+// The environment as a TypeBox schema, validated once at boot: a bad value stops the process naming the variable.
+import Type from 'typebox'
+import { Compile } from 'typebox/compile'
+import { Value } from 'typebox/value'
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], { default: 'development' }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'aeg:' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_SCHEMA: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'public' }),
+  DATABASE_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  MIGRATE_ON_BOOT: Type.Boolean({ default: true }),
+
+  AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('remote')], { default: 'dev' }),
+  DEV_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  AUTH_SERVICE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  AUTH_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1600 }),
+
+  SERVICE_ID: Type.Optional(Type.String({ minLength: 1 })),
+  SERVICE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+
+  INGEST_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
+  INGEST_BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
+  WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
+  HEARTBEAT_INTERVAL_S: Type.Integer({ minimum: 1, maximum: 3600, default: 25 }),
+  INSTANCE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
+})
+export type Env = Type.Static<typeof EnvSchema>
+
+// The values .env.example documents for local use; production refuses to start on them.
+export const EMBEDDED_DEFAULTS = {
+  DEV_JWT_SECRET: 'dev-only-secret-do-not-use-in-production-0123456789',
+  SERVICE_ID: 'agent-worker',
+  SERVICE_SECRET: 'dev-only-service-secret'
+} as const
+
+export interface Config {
+  env: Env['NODE_ENV']
+  host: string
+  port: number
+  logLevel: Env['LOG_LEVEL']
+  /** embedded: in-process broker and memory store; production: Redis and PostgreSQL. */
+  mode: 'embedded' | 'production'
+  instanceId: string
+  redis?: { url: string, keyPrefix: string }
+  database?: { url: string, schema: string, poolMax: number, migrateOnBoot: boolean }
+  keyPrefix: string
+  auth:
+  | { mode: 'dev', secret: string }
+  | { mode: 'remote', serviceUrl: string, timeoutMs: number }
+  service: { id: string, secret: string }
+  ingest: { maxBatch: number, bodyLimit: number }
+  ws: { maxPayload: number, heartbeatIntervalS: number }
+}
+
+export class ConfigError extends Error {
+  constructor (public readonly variable: string, message: string) {
+    super(`invalid configuration: ${variable} ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const compiled = Compile(EnvSchema)
+
+// Reads only the variables the schema names: empty strings count as unset.
+function pick (source: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') out[key] = value
+  }
+  return out
+}
+
+// Unions of literals read better as the list of allowed values than as the validator's wording.
+function expected (variable: string): string | undefined {
+  const schema = (EnvSchema.properties as Record<string, { anyOf?: Array<{ const?: unknown }> }>)[variable]
+  const values = schema?.anyOf?.map((s) => s.const).filter((v) => v !== undefined)
+  return values && values.length > 0 ? `must be one of ${values.join(', ')}` : undefined
+}
+
+export function parseEnv (source: NodeJS.ProcessEnv): Env {
+  const raw = pick(source)
+  const value = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
+  if (!compiled.Check(value)) {
+    const [first] = compiled.Errors(value)
+    const variable = first ? (first.instancePath.split('/')[1] ?? 'environment') : 'environment'
+    const got = raw[variable] === undefined ? '' : ` (got ${JSON.stringify(String(raw[variable]).slice(0, 40))})`
+    throw new ConfigError(variable, `${expected(variable) ?? first?.message ?? 'is invalid'}${got}`)
+  }
+  return value as Env
+}
+
+export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
+  const env = parseEnv(source)
+  const production = env.NODE_ENV === 'production'
+
+  if (Boolean(env.REDIS_URL) !== Boolean(env.DATABASE_URL)) {
+    const missing = env.REDIS_URL ? 'DATABASE_URL' : 'REDIS_URL'
+    throw new ConfigError(missing, 'is required when the other of REDIS_URL and DATABASE_URL is set (production mode needs both)')
+  }
+  const mode = env.REDIS_URL ? 'production' : 'embedded'
+  if (production && mode === 'embedded') {
+    throw new ConfigError('REDIS_URL', 'is required when NODE_ENV=production (the embedded mode keeps nothing and serves one instance)')
+  }
+
+  let auth: Config['auth']
+  if (env.AUTH_MODE === 'dev') {
+    if (production) throw new ConfigError('AUTH_MODE', 'must not be "dev" when NODE_ENV=production')
+    auth = { mode: 'dev', secret: env.DEV_JWT_SECRET ?? EMBEDDED_DEFAULTS.DEV_JWT_SECRET }
+  } else {
+    if (!env.AUTH_SERVICE_URL) throw new ConfigError('AUTH_SERVICE_URL', 'is required when AUTH_MODE=remote')
+    auth = { mode: 'remote', serviceUrl: env.AUTH_SERVICE_URL.replace(/\/+$/, ''), timeoutMs: env.AUTH_TIMEOUT_MS }
+  }
+
+  if (mode === 'production' && (!env.SERVICE_ID || !env.SERVICE_SECRET)) {
+    throw new ConfigError(env.SERVICE_ID ? 'SERVICE_SECRET' : 'SERVICE_ID', 'is required in production mode (agent backends authenticate with it)')
+  }
+  const service = { id: env.SERVICE_ID ?? EMBEDDED_DEFAULTS.SERVICE_ID, secret: env.SERVICE_SECRET ?? EMBEDDED_DEFAULTS.SERVICE_SECRET }
+  if (production && service.secret === EMBEDDED_DEFAULTS.SERVICE_SECRET) {
+    throw new ConfigError('SERVICE_SECRET', 'must not be the development value from .env.example when NODE_ENV=production')
+  }
+
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    mode,
+    instanceId: env.INSTANCE_ID ?? `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    redis: env.REDIS_URL ? { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } : undefined,
+    database: env.DATABASE_URL
+      ? { url: env.DATABASE_URL, schema: env.DATABASE_SCHEMA, poolMax: env.DATABASE_POOL_MAX, migrateOnBoot: env.MIGRATE_ON_BOOT }
+      : undefined,
+    keyPrefix: env.REDIS_KEY_PREFIX,
+    auth,
+    service,
+    ingest: { maxBatch: env.INGEST_MAX_BATCH, bodyLimit: env.INGEST_BODY_LIMIT },
+    ws: { maxPayload: env.WS_MAX_PAYLOAD, heartbeatIntervalS: env.HEARTBEAT_INTERVAL_S }
+  }
+}

@@ -1,0 +1,40 @@
+// The one error model: HTTP error codes (4xx/5xx with a code and a message) and WebSocket close codes.
+import createError from '@fastify/error'
+
+export const HttpErrors = {
+  ValidationError: createError<[string]>('VALIDATION_ERROR', '%s', 400),
+  BatchTooLarge: createError<[number, number]>('BATCH_TOO_LARGE', 'events: a batch holds at most %d events (got %d)', 400),
+  ServiceAuthFailed: createError<[string]>('SERVICE_AUTH_FAILED', '%s', 401),
+  AuthFailed: createError<[string]>('AUTH_FAILED', '%s', 401),
+  AuthUnavailable: createError<[string]>('AUTH_UNAVAILABLE', '%s', 503),
+  NotFound: createError<[string]>('NOT_FOUND', '%s', 404),
+  NotReady: createError<[string]>('NOT_READY', '%s', 503)
+} as const
+
+/**
+ * WebSocket close codes. "reconnect" codes tell a client to come back (and resume); "terminal" ones
+ * tell it not to retry as it is. The platform's frontend treats only 1008 as an auth failure.
+ */
+export const CloseCodes = {
+  NORMAL: { code: 1000, reason: 'normal closure', reconnect: false },
+  GOING_AWAY: { code: 1001, reason: 'going away', reconnect: true },
+  UNSUPPORTED_PROTOCOL: { code: 1003, reason: 'No supported subprotocols', reconnect: false },
+  AUTH_FAILED: { code: 1008, reason: 'Authentication failed', reconnect: false },
+  MESSAGE_TOO_BIG: { code: 1009, reason: 'message too big', reconnect: true },
+  INTERNAL_ERROR: { code: 1011, reason: 'internal error', reconnect: true },
+  AUTH_UNAVAILABLE: { code: 1011, reason: 'Auth service unavailable', reconnect: true },
+  SERVICE_RESTART: { code: 1012, reason: 'service restart', reconnect: true },
+  TRY_AGAIN_LATER: { code: 1013, reason: 'try again later', reconnect: true }
+} as const
+export type CloseCode = keyof typeof CloseCodes
+
+/** Error codes carried by `error_message` frames. */
+export type WsErrorCode = 'AUTH_FAILED' | 'AUTH_UNAVAILABLE' | 'JSON_PARSE_ERROR' | 'INVALID_MESSAGE' | 'UNSUPPORTED_PROTOCOL' | 'INTERNAL_ERROR'
+
+/** Raised by the auth plugin; `code` decides between a bad token (1008) and an auth outage (1011). */
+export class AuthError extends Error {
+  constructor (public readonly code: 'AUTH_FAILED' | 'AUTH_UNAVAILABLE', message: string) {
+    super(message)
+    this.name = 'AuthError'
+  }
+}

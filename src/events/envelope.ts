@@ -1,0 +1,79 @@
+// An agent event as stored, and the frame delivered to browsers: routing fields flat at the top, details also in `data`.
+import { randomUUID } from 'node:crypto'
+import type { UserExecutionContext } from '../context/user-execution-context.js'
+import { EVENT_FIELDS, type AgentEventInput, type AgentEventType } from './schemas.js'
+
+/** An accepted event: ids and time filled in by the gateway when the producer left them out. */
+export interface AgentEvent {
+  event_id: string
+  type: AgentEventType
+  /** Epoch seconds, as the platform's frames carry it. */
+  timestamp: number
+  context: UserExecutionContext
+  agent_name?: string
+  /** The type's own fields (reasoning, tool_name, ...). */
+  fields: Record<string, unknown>
+  /** Extra details from the producer. */
+  data?: Record<string, unknown>
+}
+
+export function newEventId (): string {
+  return `evt_${randomUUID().replaceAll('-', '')}`
+}
+
+function toEpochSeconds (value: number | string | undefined, now: number): number {
+  if (value === undefined) return now
+  if (typeof value === 'number') return value
+  return Date.parse(value) / 1000
+}
+
+/** Turns a validated input into an event; `context` has already passed the placeholder rules. */
+export function normalizeEvent (input: AgentEventInput, context: UserExecutionContext, now = Date.now() / 1000): AgentEvent {
+  const fields: Record<string, unknown> = {}
+  const source = input as unknown as Record<string, unknown>
+  for (const key of Object.keys(EVENT_FIELDS[input.type])) {
+    if (source[key] !== undefined) fields[key] = source[key]
+  }
+  const event: AgentEvent = {
+    event_id: input.event_id ?? newEventId(),
+    type: input.type,
+    timestamp: toEpochSeconds(input.timestamp, now),
+    context,
+    fields
+  }
+  if (input.agent_name !== undefined) event.agent_name = input.agent_name
+  if (input.data !== undefined) event.data = input.data
+  return event
+}
+
+// Aliases the platform's frontend mappers read from `data` (contract section 3.2).
+function detailAliases (event: AgentEvent): Record<string, unknown> {
+  const f = event.fields
+  switch (event.type) {
+    case 'agent_started': return { status: 'started' }
+    case 'agent_thinking': return { status: 'thinking' }
+    case 'tool_executing': return { status: 'executing' }
+    case 'tool_completed': return { status: 'completed', result: f.results, execution_time_ms: f.duration }
+    case 'agent_completed': return {}
+    case 'agent_error': return { status: 'error', error_message: f.error }
+  }
+}
+
+/** The wire frame: one object that both the platform's flat readers and its `data` readers understand. */
+export function toFrame (event: AgentEvent): Record<string, unknown> {
+  const { context: ctx } = event
+  const frame: Record<string, unknown> = {
+    type: event.type,
+    event_id: event.event_id,
+    timestamp: event.timestamp,
+    user_id: ctx.user_id,
+    thread_id: ctx.thread_id,
+    run_id: ctx.run_id,
+    request_id: ctx.request_id
+  }
+  if (ctx.websocket_client_id !== undefined) frame.websocket_client_id = ctx.websocket_client_id
+  if (event.agent_name !== undefined) frame.agent_name = event.agent_name
+  Object.assign(frame, event.fields)
+  frame.data = { ...event.data, ...detailAliases(event), ...event.fields }
+  return frame
+}

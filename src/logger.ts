@@ -1,0 +1,28 @@
+// Pino options: JSON logs that never carry a token, a secret or a ticket, in headers or in query strings.
+import type { FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+
+const SECRET_QUERY = /([?&](?:token|ticket|jwt|auth_token|access_token|auth_ticket|ticket_id)=)[^&#]*/gi
+
+/** A URL with the values of token-like query parameters replaced. */
+export function redactUrl (url: string): string {
+  return url.replace(SECRET_QUERY, '$1[REDACTED]')
+}
+
+export function loggerOptions (config: Pick<Config, 'logLevel' | 'env'>): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: {
+      paths: [
+        'req.headers.authorization', 'req.headers["sec-websocket-protocol"]', 'req.headers["x-service-secret"]',
+        'req.headers.cookie', 'headers.authorization', 'token', '*.token', 'secret', '*.secret'
+      ],
+      censor: '[REDACTED]'
+    },
+    serializers: {
+      req (request) {
+        return { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip }
+      }
+    }
+  }
+}

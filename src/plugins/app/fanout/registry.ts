@@ -1,0 +1,137 @@
+// The connection registry: owns this instance's sockets (user id → connections) and is the only code that writes to them.
+import type { FastifyBaseLogger } from 'fastify'
+import type { WebSocket } from 'ws'
+import { CloseCodes, type CloseCode } from '../../../errors.js'
+import { userChannel, type Broker } from './broker.js'
+
+export interface Connection {
+  readonly id: string
+  readonly userId: string
+  readonly socket: WebSocket
+  readonly openedAt: number
+  readonly log: FastifyBaseLogger
+}
+
+interface UserEntry {
+  readonly userId: string
+  readonly channel: string
+  readonly conns: Set<Connection>
+  /** Sockets waiting for the subscription before they join `conns`. */
+  joining: number
+  subscribed: boolean
+  /** Subscription changes of one user run one after another, never interleaved. */
+  chain: Promise<void>
+  pending: number
+}
+
+const OPEN = 1
+
+export class ConnectionRegistry {
+  private readonly users = new Map<string, UserEntry>()
+  private readonly channels = new Map<string, UserEntry>()
+  private sockets = 0
+
+  constructor (private readonly broker: Broker, private readonly prefix: string) {}
+
+  /** Routes one broker message to every local socket of the channel's user. The frame is sent as published: serialized once. */
+  readonly onBrokerMessage = (channel: string, message: string): void => {
+    const entry = this.channels.get(channel)
+    if (entry === undefined) return
+    for (const conn of entry.conns) {
+      if (conn.socket.readyState === OPEN) conn.socket.send(message)
+    }
+  }
+
+  /**
+   * Adds a socket once its user's channel is subscribed, then sends `welcome` as its first frame, so nothing
+   * published after the client reads the welcome can miss it. Returns false if the socket closed meanwhile.
+   */
+  async register (conn: Connection, welcome: unknown): Promise<boolean> {
+    const entry = this.entry(conn.userId)
+    entry.joining++
+    try {
+      await this.reconcile(entry)
+    } finally {
+      entry.joining--
+    }
+    if (conn.socket.readyState !== OPEN) {
+      void this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
+      return false
+    }
+    this.send(conn, welcome)
+    entry.conns.add(conn)
+    this.sockets++
+    return true
+  }
+
+  /** Removes a socket; the user's channel is unsubscribed after the last one leaves. */
+  unregister (conn: Connection): void {
+    const entry = this.users.get(conn.userId)
+    if (entry === undefined || !entry.conns.delete(conn)) return
+    this.sockets--
+    if (entry.conns.size === 0) {
+      this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
+    }
+  }
+
+  /** Sends one frame to one socket; objects are serialized here. */
+  send (conn: Connection, frame: unknown): void {
+    if (conn.socket.readyState !== OPEN) return
+    conn.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+
+  /** Answers a socket that will never be registered (auth failed, bad subprotocol): one frame, then the close. */
+  refuse (socket: WebSocket, frame: unknown, code: CloseCode, reason?: string): void {
+    if (socket.readyState === OPEN) socket.send(JSON.stringify(frame))
+    const { code: number, reason: text } = CloseCodes[code]
+    socket.close(number, reason ?? text)
+  }
+
+  close (conn: Connection, code: CloseCode, reason?: string): void {
+    const { code: number, reason: text } = CloseCodes[code]
+    conn.socket.close(number, reason ?? text)
+  }
+
+  /** Closes every socket of this instance (shutdown). */
+  closeAll (code: CloseCode): void {
+    for (const entry of this.users.values()) {
+      for (const conn of entry.conns) this.close(conn, code)
+    }
+  }
+
+  get connectionCount (): number { return this.sockets }
+  get userCount (): number { return this.users.size }
+  connectionsOf (userId: string): number { return this.users.get(userId)?.conns.size ?? 0 }
+
+  private entry (userId: string): UserEntry {
+    let entry = this.users.get(userId)
+    if (entry === undefined) {
+      entry = { userId, channel: userChannel(this.prefix, userId), conns: new Set(), joining: 0, subscribed: false, chain: Promise.resolve(), pending: 0 }
+      this.users.set(userId, entry)
+    }
+    return entry
+  }
+
+  /** Brings the broker subscription in line with whether the user has sockets here; serialized per user. */
+  private reconcile (entry: UserEntry): Promise<void> {
+    entry.pending++
+    const step = entry.chain.then(async () => {
+      const wanted = entry.conns.size + entry.joining > 0
+      if (wanted && !entry.subscribed) {
+        await this.broker.subscribe(entry.channel)
+        entry.subscribed = true
+        this.channels.set(entry.channel, entry)
+      } else if (!wanted && entry.subscribed) {
+        this.channels.delete(entry.channel)
+        entry.subscribed = false
+        await this.broker.unsubscribe(entry.channel)
+      }
+    }).finally(() => {
+      entry.pending--
+      const idle = entry.pending === 0 && !entry.subscribed && entry.conns.size === 0 && entry.joining === 0
+      if (idle && this.users.get(entry.userId) === entry) this.users.delete(entry.userId)
+    })
+    entry.chain = step.catch(() => undefined)
+    return step
+  }
+}

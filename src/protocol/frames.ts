@@ -1,0 +1,41 @@
+// WebSocket frames: client frames as TypeBox schemas, and builders for the server's control frames (contract section 3).
+import Type from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { WsErrorCode } from '../errors.js'
+import { GOLDEN_PATH_EVENTS } from '../events/schemas.js'
+
+/** Any client frame: a JSON object with a string type (the platform defaults a missing type to user_message). */
+export const ClientFrameSchema = Type.Object({
+  type: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
+}, { additionalProperties: true })
+export type ClientFrame = Type.Static<typeof ClientFrameSchema> & Record<string, unknown>
+export const checkClientFrame = Compile(ClientFrameSchema)
+
+const now = (): number => Date.now() / 1000
+
+/** The platform's "style A" envelope for control frames. */
+function envelope (type: string, data: Record<string, unknown>): Record<string, unknown> {
+  return { type, data, timestamp: now(), server_id: null, correlation_id: null }
+}
+
+export function connectionEstablished (d: { connectionId: string, userId: string, heartbeatIntervalS: number }): Record<string, unknown> {
+  return envelope('connection_established', {
+    connection_id: d.connectionId,
+    user_id: d.userId,
+    golden_path_events: GOLDEN_PATH_EVENTS,
+    heartbeat_interval_s: d.heartbeatIntervalS
+  })
+}
+
+export function pong (userId: string): Record<string, unknown> {
+  return envelope('pong', { timestamp: now(), user_id: userId })
+}
+
+export function ack (receivedType: string, userId: string): Record<string, unknown> {
+  return { type: 'ack', received_type: receivedType, status: 'acknowledged', user_id: userId, timestamp: now() }
+}
+
+/** The platform's "style B" error frame. */
+export function errorMessage (code: WsErrorCode, message: string, details: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: 'error_message', error_code: code, error_message: message, details, timestamp: now(), recovery_suggestions: null }
+}

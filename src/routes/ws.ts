@@ -1,0 +1,95 @@
+// The user-scoped WebSocket at /ws and /api/v1/websocket: accept, authenticate, register, then answer client frames.
+import { randomUUID } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
+import { AuthError } from '../errors.js'
+import type { Connection } from '../plugins/app/fanout/registry.js'
+import { parseProtocols } from '../plugins/app/auth/tokens.js'
+import { ack, checkClientFrame, connectionEstablished, errorMessage, pong, type ClientFrame } from '../protocol/frames.js'
+
+declare module 'fastify' {
+  interface FastifyRequest { authError: AuthError | null }
+}
+
+export const WS_PATHS = ['/ws', '/api/v1/websocket'] as const
+
+const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts) => {
+  const { registry } = app
+  app.decorateRequest('authError', null)
+
+  // Authenticate before the upgrade but answer after it: the platform's clients expect 101, then a frame and 1008.
+  app.addHook('preValidation', async (request) => {
+    try {
+      request.identity = await app.auth.authenticate(request)
+    } catch (err) {
+      request.authError = err instanceof AuthError ? err : new AuthError('AUTH_FAILED', 'authentication failed')
+      request.log.info({ reason: request.authError.message, code: request.authError.code }, 'websocket auth refused')
+    }
+  })
+
+  function handleFrame (conn: Connection, data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      registry.send(conn, errorMessage('INVALID_MESSAGE', 'binary frames are not supported: send JSON text'))
+      return
+    }
+    let frame: unknown
+    try {
+      frame = JSON.parse(data.toString())
+    } catch {
+      registry.send(conn, errorMessage('JSON_PARSE_ERROR', 'Invalid JSON format'))
+      return
+    }
+    if (frame === null || typeof frame !== 'object' || Array.isArray(frame) || !checkClientFrame.Check(frame)) {
+      registry.send(conn, errorMessage('INVALID_MESSAGE', 'a frame must be a JSON object with a string "type"'))
+      return
+    }
+    const type = (frame as ClientFrame).type ?? 'user_message'
+    if (type === 'ping') registry.send(conn, pong(conn.userId))
+    else registry.send(conn, ack(type, conn.userId))
+  }
+
+  function onSocket (socket: WebSocket, request: FastifyRequest): void {
+    // Frames that arrive before registration completes wait, so the first frame out is always connection_established.
+    let conn: Connection | undefined
+    let ready = false
+    const early: Array<[RawData, boolean]> = []
+    socket.on('message', (data, isBinary) => {
+      if (ready && conn) handleFrame(conn, data, isBinary)
+      else if (early.length < 32) early.push([data, isBinary])
+    })
+
+    if (parseProtocols(request.headers['sec-websocket-protocol']).length > 0 && socket.protocol === '') {
+      registry.refuse(socket, errorMessage('UNSUPPORTED_PROTOCOL', 'none of the offered subprotocols is supported'), 'UNSUPPORTED_PROTOCOL')
+      return
+    }
+    const identity = request.identity
+    if (identity === null) {
+      const err = request.authError ?? new AuthError('AUTH_FAILED', 'authentication failed')
+      registry.refuse(socket, errorMessage(err.code, err.message), err.code)
+      return
+    }
+
+    const id = randomUUID()
+    const log = request.log.child({ connection_id: id, user_id: identity.userId })
+    const current: Connection = { id, userId: identity.userId, socket, openedAt: Date.now(), log }
+    conn = current
+    socket.on('close', () => registry.unregister(current))
+    socket.on('error', (err) => log.debug({ err: { message: err.message } }, 'socket error'))
+
+    const welcome = connectionEstablished({ connectionId: id, userId: identity.userId, heartbeatIntervalS: opts.heartbeatIntervalS })
+    registry.register(current, welcome).then((registered) => {
+      if (!registered) return
+      ready = true
+      log.debug('websocket registered')
+      for (const [data, isBinary] of early.splice(0)) handleFrame(current, data, isBinary)
+    }, (err: unknown) => {
+      log.error({ err }, 'websocket registration failed')
+      registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'could not subscribe to your channel, reconnect'), 'INTERNAL_ERROR')
+    })
+  }
+
+  for (const path of WS_PATHS) {
+    app.get(path, { websocket: true }, onSocket)
+  }
+}
+export default ws

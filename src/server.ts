@@ -1,0 +1,29 @@
+// The process: read the environment, build the app, listen on $PORT, and shut down cleanly on SIGTERM/SIGINT.
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`${err.message}\n`)
+  process.exit(1)
+}
+
+const app = await buildApp(config)
+
+// Cloud Run sends SIGTERM and kills 10 s later: finish well before.
+closeWithGrace({ delay: 8000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'closing after an error')
+  else app.log.info({ signal }, 'closing')
+  await app.close()
+})
+
+try {
+  await app.listen({ host: config.host, port: config.port })
+} catch (err) {
+  app.log.fatal({ err }, 'cannot listen')
+  process.exit(1)
+}
