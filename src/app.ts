@@ -24,8 +24,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger } : { logger }),
     bodyLimit: config.ingest.bodyLimit,
-    trustProxy: true,
-    disableRequestLogging: false
+    trustProxy: true
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (config.mode === 'embedded') {

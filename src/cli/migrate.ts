@@ -1,14 +1,16 @@
 // `npm run migrate`: applies the SQL migrations to DATABASE_URL (in DATABASE_SCHEMA) and exits.
-import { loadConfig } from '../config.js'
+import { parseEnv } from '../config.js'
 import { createPool } from '../plugins/external/postgres.js'
 import { migrate } from '../plugins/app/store/migrate.js'
 
-const config = loadConfig()
-if (!config.database) {
+// Only the database settings matter here; the rest of the service's configuration is not required.
+const env = parseEnv(process.env)
+if (!env.DATABASE_URL) {
   process.stderr.write('migrate: DATABASE_URL is not set (the embedded mode has nothing to migrate)\n')
   process.exit(2)
 }
-const { url, schema } = config.database
+const url = env.DATABASE_URL
+const schema = env.DATABASE_SCHEMA
 const pool = createPool(url, schema, 1)
 try {
   await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)

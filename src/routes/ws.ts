@@ -50,11 +50,10 @@ const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts)
 
   function onSocket (socket: WebSocket, request: FastifyRequest): void {
     // Frames that arrive before registration completes wait, so the first frame out is always connection_established.
-    let conn: Connection | undefined
-    let ready = false
+    let registered: Connection | null = null
     const early: Array<[RawData, boolean]> = []
     socket.on('message', (data, isBinary) => {
-      if (ready && conn) handleFrame(conn, data, isBinary)
+      if (registered) handleFrame(registered, data, isBinary)
       else if (early.length < 32) early.push([data, isBinary])
     })
 
@@ -72,16 +71,15 @@ const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts)
     const id = randomUUID()
     const log = request.log.child({ connection_id: id, user_id: identity.userId })
     const current: Connection = { id, userId: identity.userId, socket, openedAt: Date.now(), log }
-    conn = current
     socket.on('close', () => registry.unregister(current))
     socket.on('error', (err) => log.debug({ err: { message: err.message } }, 'socket error'))
 
     const welcome = connectionEstablished({ connectionId: id, userId: identity.userId, heartbeatIntervalS: opts.heartbeatIntervalS })
-    registry.register(current, welcome).then((registered) => {
-      if (!registered) return
-      ready = true
+    registry.register(current, welcome).then((ok) => {
+      if (!ok) return
       log.debug('websocket registered')
       for (const [data, isBinary] of early.splice(0)) handleFrame(current, data, isBinary)
+      registered = current
     }, (err: unknown) => {
       log.error({ err }, 'websocket registration failed')
       registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'could not subscribe to your channel, reconnect'), 'INTERNAL_ERROR')

@@ -33,5 +33,5 @@ export default fp<{ url: string, schema: string, max: number }>(async (app, opts
     throw new Error(`cannot reach PostgreSQL at DATABASE_URL: ${(err as Error).message}`)
   }
   app.decorate('pg', pool)
-  app.addHook('onClose', async () => { await pool.end() })
+  app.addHook('onClose', async () => { if (!pool.ended) await pool.end() })
 }, { name: 'postgres', fastify: '5.x' })

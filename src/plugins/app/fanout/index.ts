@@ -17,10 +17,10 @@ declare module 'fastify' {
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
-  let registry: ConnectionRegistry | undefined
-  const onMessage = (channel: string, message: string): void => registry?.onBrokerMessage(channel, message)
+  // Messages only flow after a subscription, by which time `registry` exists.
+  const onMessage = (channel: string, message: string): void => registry.onBrokerMessage(channel, message)
   const broker = app.redis ? createRedisBroker(app.redis, onMessage) : createMemoryBroker(onMessage)
-  registry = new ConnectionRegistry(broker, config.keyPrefix)
+  const registry = new ConnectionRegistry(broker, config.keyPrefix)
 
   app.decorate('broker', broker)
   app.decorate('registry', registry)

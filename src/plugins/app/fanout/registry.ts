@@ -29,6 +29,7 @@ const OPEN = 1
 export class ConnectionRegistry {
   private readonly users = new Map<string, UserEntry>()
   private readonly channels = new Map<string, UserEntry>()
+  private readonly goneWaiters = new Map<string, Array<() => void>>()
   private sockets = 0
 
   constructor (private readonly broker: Broker, private readonly prefix: string) {}
@@ -55,7 +56,7 @@ export class ConnectionRegistry {
       entry.joining--
     }
     if (conn.socket.readyState !== OPEN) {
-      void this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
+      this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
       return false
     }
     this.send(conn, welcome)
@@ -103,6 +104,16 @@ export class ConnectionRegistry {
   get userCount (): number { return this.users.size }
   connectionsOf (userId: string): number { return this.users.get(userId)?.conns.size ?? 0 }
 
+  /** Resolves once the user has no socket here and their channel is unsubscribed (shutdown, tests). */
+  whenGone (userId: string): Promise<void> {
+    if (!this.users.has(userId)) return Promise.resolve()
+    return new Promise((resolve) => {
+      const list = this.goneWaiters.get(userId) ?? []
+      list.push(resolve)
+      this.goneWaiters.set(userId, list)
+    })
+  }
+
   private entry (userId: string): UserEntry {
     let entry = this.users.get(userId)
     if (entry === undefined) {
@@ -129,7 +140,10 @@ export class ConnectionRegistry {
     }).finally(() => {
       entry.pending--
       const idle = entry.pending === 0 && !entry.subscribed && entry.conns.size === 0 && entry.joining === 0
-      if (idle && this.users.get(entry.userId) === entry) this.users.delete(entry.userId)
+      if (idle && this.users.get(entry.userId) === entry) {
+        this.users.delete(entry.userId)
+        for (const resolve of this.goneWaiters.get(entry.userId)?.splice(0) ?? []) resolve()
+      }
     })
     entry.chain = step.catch(() => undefined)
     return step

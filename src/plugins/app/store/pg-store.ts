@@ -1,5 +1,4 @@
 // PostgreSQL event log: one INSERT per batch (atomic), idempotent by event_id.
-import type { AgentEvent } from '../../../events/envelope.js'
 import type { PgPool } from '../../external/postgres.js'
 import type { EventStore } from './store.js'
 

@@ -1,0 +1,6 @@
+// Lint: neostandard (the Fastify ecosystem's style) with TypeScript rules.
+import neostandard from 'neostandard'
+
+export default [
+  ...neostandard({ ts: true, ignores: ['dist/**', 'node_modules/**', '.tap/**', 'bench/results/**'] })
+]

@@ -1,0 +1,62 @@
+// Auth at the socket: bad tokens get AUTH_FAILED and 1008, every accepted token form works, remote mode asks the auth service.
+import t, { type Test } from 'tap'
+import { startAuthService } from './fixtures/auth-service.js'
+import { build, Client, isolate, SERVICE, token } from './helper.js'
+
+async function refused (t: Test, url: string, opts: Parameters<typeof Client.open>[1] = {}): Promise<void> {
+  const c = await Client.open(url, opts)
+  const frame = await c.next('error_message')
+  t.equal(frame.error_code, 'AUTH_FAILED', 'error_message AUTH_FAILED')
+  t.equal(c.frames.length, 1, 'nothing but the error frame')
+  const { code } = await c.closed
+  t.equal(code, 1008, 'closed with 1008')
+}
+
+t.test('dev mode refuses missing, forged, expired, wrong-type and malformed tokens', async (t) => {
+  const gw = await build(t, isolate(t))
+  await t.test('no token', (t) => refused(t, `${gw.ws}/ws`))
+  await t.test('forged signature', async (t) => refused(t, `${gw.ws}/ws`, { headers: { authorization: `Bearer ${await token('alice', { secret: 'another-secret-of-at-least-32-chars!!' })}` } }))
+  await t.test('expired', async (t) => refused(t, `${gw.ws}/ws`, { headers: { authorization: `Bearer ${await token('alice', { now: Math.floor(Date.now() / 1000) - 7200, ttlS: 60 })}` } }))
+  await t.test('refresh token used as access', async (t) => refused(t, `${gw.ws}/ws`, { headers: { authorization: `Bearer ${await token('alice', { tokenType: 'refresh' })}` } }))
+  await t.test('garbage', (t) => refused(t, `${gw.ws}/ws?token=not-a-jwt`))
+  await t.test('alg none', async (t) => {
+    const [, payload] = (await token('alice')).split('.')
+    const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`
+    await refused(t, `${gw.ws}/ws`, { headers: { authorization: `Bearer ${none}` } })
+  })
+})
+
+t.test('subprotocol negotiation echoes the token-bearing entry exactly as offered', async (t) => {
+  const gw = await build(t, isolate(t))
+  const jwt = await token('alice')
+  const b64 = `jwt.${Buffer.from(jwt).toString('base64url')}`
+  const c = await Client.open(`${gw.ws}/ws`, { protocols: ['jwt-auth', b64] })
+  t.equal(c.socket.protocol, b64, 'the classic frontend offer gets jwt.<b64> back')
+  t.equal((await c.next('connection_established')).data?.user_id, 'alice')
+  await c.close()
+
+  const unsupported = await Client.open(`${gw.ws}/ws`, { protocols: ['mqtt'], headers: { authorization: `Bearer ${jwt}` } }).catch((err: Error) => err)
+  t.ok(unsupported instanceof Error, 'an offer with no supported subprotocol is not accepted as is')
+})
+
+t.test('remote mode asks POST /auth/validate with the service headers, and an outage is 1011, not 1008', async (t) => {
+  const secret = 'remote-fixture-secret-0123456789abcdef'
+  const fixture = await startAuthService(secret, { serviceId: SERVICE.id, serviceSecret: SERVICE.secret })
+  t.teardown(() => fixture.close())
+  const gw = await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: fixture.url, AUTH_TIMEOUT_MS: '300' })
+
+  const ok = await Client.open(`${gw.ws}/ws`, { headers: { authorization: `Bearer ${await token('remote-user', { secret })}` } })
+  t.equal((await ok.next('connection_established')).data?.user_id, 'remote-user', 'user_id comes from the service\'s answer')
+  t.equal(fixture.calls, 1)
+  await ok.close()
+
+  await refused(t, `${gw.ws}/ws`, { headers: { authorization: `Bearer ${await token('remote-user', { secret: 'wrong-secret-wrong-secret-wrong-secret' })}` } })
+
+  for (const mode of ['error', 'hang'] as const) {
+    fixture.mode = mode
+    const c = await Client.open(`${gw.ws}/ws`, { headers: { authorization: `Bearer ${await token('remote-user', { secret })}` } })
+    const frame = await c.next('error_message')
+    t.equal(frame.error_code, 'AUTH_UNAVAILABLE', `${mode}: AUTH_UNAVAILABLE`)
+    t.equal((await c.closed).code, 1011, `${mode}: closed with 1011 (retryable), never 1008`)
+  }
+})
