@@ -24,6 +24,11 @@ export const EnvSchema = Type.Object({
   SERVICE_ID: Type.Optional(Type.String({ minLength: 1 })),
   SERVICE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
 
+  HISTORY_SIZE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2000 }),
+  HISTORY_TTL_S: Type.Integer({ minimum: 1, maximum: 30 * 86400, default: 3600 }),
+  RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 24 * 3650, default: 168 }),
+  RETENTION_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
+  MAX_CATCHUP_BACKLOG: Type.Integer({ minimum: 16, maximum: 1_000_000, default: 10000 }),
   INGEST_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
   INGEST_BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
@@ -55,6 +60,8 @@ export interface Config {
   | { mode: 'remote', serviceUrl: string, timeoutMs: number }
   service: { id: string, secret: string }
   ingest: { maxBatch: number, bodyLimit: number }
+  /** Hot history per user in the broker; the durable log in PostgreSQL keeps events for `retentionHours`. */
+  history: { size: number, ttlMs: number, retentionHours: number, retentionIntervalS: number, maxBacklog: number }
   ws: { maxPayload: number, heartbeatIntervalS: number }
 }
 
@@ -141,6 +148,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     auth,
     service,
     ingest: { maxBatch: env.INGEST_MAX_BATCH, bodyLimit: env.INGEST_BODY_LIMIT },
+    history: {
+      size: env.HISTORY_SIZE,
+      ttlMs: env.HISTORY_TTL_S * 1000,
+      retentionHours: env.RETENTION_HOURS,
+      retentionIntervalS: env.RETENTION_INTERVAL_S,
+      maxBacklog: env.MAX_CATCHUP_BACKLOG
+    },
     ws: { maxPayload: env.WS_MAX_PAYLOAD, heartbeatIntervalS: env.HEARTBEAT_INTERVAL_S }
   }
 }

@@ -8,7 +8,8 @@ export const HttpErrors = {
   AuthFailed: createError<[string]>('AUTH_FAILED', '%s', 401),
   AuthUnavailable: createError<[string]>('AUTH_UNAVAILABLE', '%s', 503),
   NotFound: createError<[string]>('NOT_FOUND', '%s', 404),
-  NotReady: createError<[string]>('NOT_READY', '%s', 503)
+  NotReady: createError<[string]>('NOT_READY', '%s', 503),
+  RunConflict: createError<[string]>('RUN_CONFLICT', '%s', 409)
 } as const
 
 /**

@@ -77,3 +77,25 @@ export function toFrame (event: AgentEvent): Record<string, unknown> {
   frame.data = { ...event.data, ...detailAliases(event), ...event.fields }
   return frame
 }
+
+/**
+ * The frame as published and delivered: `{"seq":N,"epoch":"E",...}`. Serialized once per event; the offset
+ * leads so that delivery can read it with `seqOf` instead of parsing the frame again for every socket.
+ */
+export function toWire (event: AgentEvent & { seq: number, epoch: string }): string {
+  return `{"seq":${event.seq},"epoch":${JSON.stringify(event.epoch)},${JSON.stringify(toFrame(event)).slice(1)}`
+}
+
+const SEQ_PREFIX = '{"seq":'
+
+/** The offset of a wire frame, or undefined for a frame that carries none. */
+export function seqOf (frame: string): number | undefined {
+  if (!frame.startsWith(SEQ_PREFIX)) return undefined
+  let seq = 0
+  for (let i = SEQ_PREFIX.length; i < frame.length; i++) {
+    const digit = frame.charCodeAt(i) - 48
+    if (digit < 0 || digit > 9) return i === SEQ_PREFIX.length ? undefined : seq
+    seq = seq * 10 + digit
+  }
+  return undefined
+}

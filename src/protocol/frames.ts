@@ -18,13 +18,31 @@ function envelope (type: string, data: Record<string, unknown>): Record<string, 
   return { type, data, timestamp: now(), server_id: null, correlation_id: null }
 }
 
-export function connectionEstablished (d: { connectionId: string, userId: string, heartbeatIntervalS: number }): Record<string, unknown> {
+export function connectionEstablished (d: { connectionId: string, userId: string, heartbeatIntervalS: number, seq: number, epoch: string }): Record<string, unknown> {
   return envelope('connection_established', {
     connection_id: d.connectionId,
     user_id: d.userId,
     golden_path_events: GOLDEN_PATH_EVENTS,
-    heartbeat_interval_s: d.heartbeatIntervalS
+    heartbeat_interval_s: d.heartbeatIntervalS,
+    seq: d.seq,
+    epoch: d.epoch
   })
+}
+
+/** Where a client resumes from: the last offset it has, in the epoch it has it in. */
+export const ResumeSchema = Type.Object({
+  since: Type.Integer({ minimum: 0 }),
+  epoch: Type.String({ minLength: 1, maxLength: 64 })
+})
+export type Resume = Type.Static<typeof ResumeSchema>
+const checkResume = Compile(ResumeSchema)
+
+/** Reads since/epoch from a query string or a resume frame; undefined when absent, an error text when malformed. */
+export function parseResume (source: Record<string, unknown>): Resume | string | undefined {
+  if (source.since === undefined && source.epoch === undefined) return undefined
+  const candidate = { since: typeof source.since === 'string' && /^\d+$/.test(source.since) ? Number(source.since) : source.since, epoch: source.epoch }
+  if (checkResume.Check(candidate)) return candidate
+  return 'resume needs "since" (an integer >= 0) and "epoch" (the epoch that since belongs to)'
 }
 
 export function pong (userId: string): Record<string, unknown> {
@@ -38,4 +56,9 @@ export function ack (receivedType: string, userId: string): Record<string, unkno
 /** The platform's "style B" error frame. */
 export function errorMessage (code: WsErrorCode, message: string, details: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'error_message', error_code: code, error_message: message, details, timestamp: now(), recovery_suggestions: null }
+}
+
+/** The client's `since` cannot be replayed: why, and where the stream stands now (it continues live from there). */
+export function resumeFailed (reason: string, position: { seq: number, epoch: string }): Record<string, unknown> {
+  return { type: 'resume_failed', reason, seq: position.seq, epoch: position.epoch, timestamp: now() }
 }

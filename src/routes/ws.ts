@@ -5,7 +5,7 @@ import type { RawData, WebSocket } from 'ws'
 import { AuthError } from '../errors.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import { parseProtocols } from '../plugins/app/auth/tokens.js'
-import { ack, checkClientFrame, connectionEstablished, errorMessage, pong, type ClientFrame } from '../protocol/frames.js'
+import { ack, checkClientFrame, connectionEstablished, errorMessage, parseResume, pong, type ClientFrame } from '../protocol/frames.js'
 
 declare module 'fastify' {
   interface FastifyRequest { authError: AuthError | null }
@@ -45,7 +45,20 @@ const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts)
     }
     const type = (frame as ClientFrame).type ?? 'user_message'
     if (type === 'ping') registry.send(conn, pong(conn.userId))
+    else if (type === 'resume') resume(conn, frame as ClientFrame)
     else registry.send(conn, ack(type, conn.userId))
+  }
+
+  function resume (conn: Connection, frame: ClientFrame): void {
+    const wanted = parseResume(frame)
+    if (typeof wanted !== 'object') {
+      registry.send(conn, errorMessage('INVALID_MESSAGE', wanted ?? 'resume needs "since" and "epoch"'))
+      return
+    }
+    conn.cursor?.resume(wanted.since, wanted.epoch).catch((err: unknown) => {
+      conn.log.warn({ err }, 'resume failed')
+      registry.send(conn, errorMessage('INTERNAL_ERROR', 'could not read your history, reconnect with since to retry'))
+    })
   }
 
   function onSocket (socket: WebSocket, request: FastifyRequest): void {
@@ -74,10 +87,14 @@ const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts)
     socket.on('close', () => registry.unregister(current))
     socket.on('error', (err) => log.debug({ err: { message: err.message } }, 'socket error'))
 
-    const welcome = connectionEstablished({ connectionId: id, userId: identity.userId, heartbeatIntervalS: opts.heartbeatIntervalS })
-    registry.register(current, welcome).then((ok) => {
+    const wanted = parseResume(request.query as Record<string, unknown>)
+    const welcome = (position: { seq: number, epoch: string }): Record<string, unknown> =>
+      connectionEstablished({ connectionId: id, userId: identity.userId, heartbeatIntervalS: opts.heartbeatIntervalS, ...position })
+    registry.register(current, welcome, typeof wanted === 'object' ? wanted : undefined).then((ok) => {
       if (!ok) return
       log.debug('websocket registered')
+      // A malformed since/epoch is answered after the welcome, which must stay the first frame; the socket is live.
+      if (typeof wanted === 'string') registry.send(current, errorMessage('INVALID_MESSAGE', wanted))
       for (const [data, isBinary] of early.splice(0)) handleFrame(current, data, isBinary)
       registered = current
     }, (err: unknown) => {

@@ -1,20 +1,28 @@
-// Ingest: store a validated batch, then publish each newly stored event to its user's channel, serialized once.
+// Ingest: store and sequence a validated batch, then publish each new event to its user's channel, serialized once.
 import type { FastifyBaseLogger } from 'fastify'
+import { HttpErrors } from '../errors.js'
 import type { AgentEvent } from '../events/envelope.js'
-import { toFrame } from '../events/envelope.js'
 import type { Fanout } from '../plugins/app/fanout/index.js'
-import type { EventStore } from '../plugins/app/store/store.js'
+import { RunConflictError, type EventStore } from '../plugins/app/store/store.js'
 
 export interface IngestResult { event_ids: string[], stored: number, duplicates: number }
 
 export async function ingestEvents (deps: { store: EventStore, fanout: Fanout, log: FastifyBaseLogger }, events: AgentEvent[]): Promise<IngestResult> {
-  const fresh = await deps.store.append(events)
-  // Publishes leave in order on one connection, so a user's events arrive in the order of the batch.
-  const results = await Promise.allSettled(fresh.map((e) => deps.fanout.publish(e.context.user_id, JSON.stringify(toFrame(e)))))
+  let stored
+  try {
+    ({ stored } = await deps.store.append(events))
+  } catch (err) {
+    if (err instanceof RunConflictError) {
+      throw Object.assign(new HttpErrors.RunConflict(err.message), { details: { index: err.index, run_id: err.runId } })
+    }
+    throw err
+  }
+  // Publishes leave in order on one connection, so a user's events arrive in offset order from this instance.
+  const results = await Promise.allSettled(stored.map((e) => deps.fanout.publish(e)))
   const failed = results.filter((r) => r.status === 'rejected').length
   if (failed > 0) {
-    // Stored is what we promised; delivery of these waits for the client's next fetch of history.
-    deps.log.warn({ failed, stored: fresh.length }, 'events stored but not published')
+    // Stored is what we promised: sockets fetch these from history at the next offset they see, or on resync.
+    deps.log.warn({ failed, stored: stored.length }, 'events stored but not published')
   }
-  return { event_ids: events.map((e) => e.event_id), stored: fresh.length, duplicates: events.length - fresh.length }
+  return { event_ids: events.map((e) => e.event_id), stored: stored.length, duplicates: events.length - stored.length }
 }

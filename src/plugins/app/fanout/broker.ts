@@ -1,19 +1,36 @@
-// The broker contract: per-user channels, published to by any instance, subscribed to by the instances holding that user.
+// The broker contract: per-user channels with a bounded hot history, published to by any instance.
 export type BrokerMessageHandler = (channel: string, message: string) => void
+
+export interface HistoryLimits {
+  /** Most frames kept per user. */
+  size: number
+  /** Longest a frame is kept, in milliseconds. */
+  ttlMs: number
+}
 
 export interface Broker {
   readonly kind: 'memory' | 'redis'
-  /** Publishes one serialized frame; resolves once the broker has taken it. */
+  /** Adds an event's frame to its user's hot history and publishes it, in one step. */
+  publishEvent: (userId: string, seq: number, frame: string) => Promise<void>
+  /** Frames of the user's hot history with from <= seq <= to, ascending; may be missing the older ones. */
+  history: (userId: string, from: number, to: number) => Promise<string[]>
+  /** Publishes a frame that is not part of the stream (control messages). */
   publish: (channel: string, message: string) => Promise<void>
   /** Resolves once the broker has acknowledged the subscription: later publications will arrive. */
   subscribe: (channel: string) => Promise<void>
   unsubscribe: (channel: string) => Promise<void>
   /** Resolves when the broker answers; readiness uses it. */
   ping: () => Promise<void>
+  /** Called after the broker lost and regained its connection: messages may have been missed meanwhile. */
+  onReconnect: (listener: () => void) => void
   close: () => Promise<void>
 }
 
 /** The channel of one user. The braces hash-tag the user, so a cluster keeps the user's keys in one slot. */
 export function userChannel (prefix: string, userId: string): string {
   return `${prefix}user:{${userId}}`
+}
+
+export function historyKeys (prefix: string, userId: string): [frames: string, ages: string] {
+  return [`${prefix}hist:{${userId}}`, `${prefix}hista:{${userId}}`]
 }

@@ -1,14 +1,17 @@
-// The fanout plugin: chooses the broker (Redis or in-process) in one place and wires it to the connection registry.
+// The fanout plugin: chooses the broker (Redis or in-process) in one place and wires it, with history, to the registry.
 import fp from 'fastify-plugin'
 import type { Config } from '../../../config.js'
+import { seqOf, toWire } from '../../../events/envelope.js'
+import type { StoredEvent } from '../store/store.js'
 import { userChannel, type Broker } from './broker.js'
+import type { StreamSource } from './cursor.js'
 import { createMemoryBroker } from './memory-broker.js'
 import { createRedisBroker } from './redis-broker.js'
 import { ConnectionRegistry } from './registry.js'
 
 export interface Fanout {
-  /** Publishes one serialized frame to a user's channel, whichever instance holds their sockets. */
-  publish: (userId: string, frame: string) => Promise<void>
+  /** Adds a stored event to its user's hot history and publishes it, whichever instance holds their sockets. */
+  publish: (event: StoredEvent) => Promise<void>
   channelOf: (userId: string) => string
 }
 
@@ -17,17 +20,33 @@ declare module 'fastify' {
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
+  const { keyPrefix: prefix, history } = config
+  const limits = { size: history.size, ttlMs: history.ttlMs }
   // Messages only flow after a subscription, by which time `registry` exists.
   const onMessage = (channel: string, message: string): void => registry.onBrokerMessage(channel, message)
-  const broker = app.redis ? createRedisBroker(app.redis, onMessage) : createMemoryBroker(onMessage)
-  const registry = new ConnectionRegistry(broker, config.keyPrefix)
+  const broker = app.redis ? createRedisBroker(app.redis, onMessage, prefix, limits) : createMemoryBroker(onMessage, prefix, limits)
+
+  const source: StreamSource = {
+    position: (userId) => app.store.position(userId),
+    earliest: (userId) => app.store.earliest(userId),
+    async frames (userId, from, to) {
+      // The hot history answers when it holds the whole range; anything older comes from the durable log.
+      const hot = await broker.history(userId, from, to).catch(() => [])
+      if (hot.length === to - from + 1 && seqOf(hot[0]!) === from) return hot
+      return (await app.store.range(userId, from, to, to - from + 1)).map(toWire)
+    }
+  }
+  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog })
+  broker.onReconnect(() => {
+    app.log.warn('broker reconnected: catching every local socket up from history')
+    registry.resync().catch((err: unknown) => app.log.error({ err }, 'resync after broker reconnect failed'))
+  })
 
   app.decorate('broker', broker)
   app.decorate('registry', registry)
   app.decorate('fanout', {
-    publish: (userId, frame) => broker.publish(userChannel(config.keyPrefix, userId), frame),
-    channelOf: (userId) => userChannel(config.keyPrefix, userId)
+    publish: (event) => broker.publishEvent(event.context.user_id, event.seq, toWire(event)),
+    channelOf: (userId) => userChannel(prefix, userId)
   })
-  // Sockets go first (see websocket preClose), then the broker, then (registered earlier) the connections.
   app.addHook('onClose', async () => { await broker.close() })
-}, { name: 'fanout', fastify: '5.x' })
+}, { name: 'fanout', fastify: '5.x', dependencies: ['store'] })

@@ -1,17 +1,35 @@
-// In-process broker for the embedded mode: one instance, nothing kept, same contract as Redis.
-import type { Broker, BrokerMessageHandler } from './broker.js'
+// In-process broker for the embedded mode: one instance, history in memory, same contract as Redis.
+import type { Broker, BrokerMessageHandler, HistoryLimits } from './broker.js'
+import { userChannel } from './broker.js'
 
-export function createMemoryBroker (onMessage: BrokerMessageHandler): Broker {
+interface Entry { seq: number, frame: string, at: number }
+
+export function createMemoryBroker (onMessage: BrokerMessageHandler, prefix: string, limits: HistoryLimits): Broker {
   const subscribed = new Set<string>()
+  const histories = new Map<string, Entry[]>()
+  const deliver = (channel: string, message: string): void => {
+    // A later tick, as a network broker would, but in publication order.
+    if (subscribed.has(channel)) queueMicrotask(() => { if (subscribed.has(channel)) onMessage(channel, message) })
+  }
   return {
     kind: 'memory',
-    async publish (channel, message) {
-      // Delivered on a later tick, as a network broker would, but in publication order.
-      if (subscribed.has(channel)) queueMicrotask(() => { if (subscribed.has(channel)) onMessage(channel, message) })
+    async publishEvent (userId, seq, frame) {
+      const now = Date.now()
+      const list = (histories.get(userId) ?? []).filter((e) => now - e.at < limits.ttlMs)
+      list.push({ seq, frame, at: now })
+      list.sort((a, b) => a.seq - b.seq)
+      histories.set(userId, list.slice(-limits.size))
+      deliver(userChannel(prefix, userId), frame)
     },
+    async history (userId, from, to) {
+      const now = Date.now()
+      return (histories.get(userId) ?? []).filter((e) => e.seq >= from && e.seq <= to && now - e.at < limits.ttlMs).map((e) => e.frame)
+    },
+    async publish (channel, message) { deliver(channel, message) },
     async subscribe (channel) { subscribed.add(channel) },
     async unsubscribe (channel) { subscribed.delete(channel) },
     async ping () {},
-    async close () { subscribed.clear() }
+    onReconnect () {},
+    async close () { subscribed.clear(); histories.clear() }
   }
 }

@@ -1,13 +1,61 @@
-// Redis pub/sub broker: PUBLISH on the command connection, SUBSCRIBE per user channel on the dedicated subscriber.
+// Redis broker: one Lua script per event adds it to the user's hot history and PUBLISHes it; SUBSCRIBE per user channel.
 import type { RedisClient } from '../../external/redis.js'
-import type { Broker, BrokerMessageHandler } from './broker.js'
+import type { Broker, BrokerMessageHandler, HistoryLimits } from './broker.js'
+import { historyKeys, userChannel } from './broker.js'
 
-export function createRedisBroker (clients: { command: RedisClient, subscriber: RedisClient }, onMessage: BrokerMessageHandler): Broker {
+// KEYS: frames (score seq, member frame), ages (score ms, member seq). ARGV: seq, frame, size, ttlMs, nowMs, channel.
+// Both keys and the channel carry the user's hash tag, so the script also runs on Redis Cluster.
+const PUBLISH_EVENT = `
+local seq = tonumber(ARGV[1])
+local size = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+local now = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[1], seq, ARGV[2])
+redis.call('ZADD', KEYS[2], now, seq)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(size + 1))
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl, 'LIMIT', 0, 256)
+if #old > 0 then
+  local newest = 0
+  for _, s in ipairs(old) do if tonumber(s) > newest then newest = tonumber(s) end end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(size + 1))
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return redis.call(ARGV[7], ARGV[6], ARGV[2])
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    aegPublishEvent: (frames: string, ages: string, seq: number, frame: string, size: number, ttlMs: number, now: number, channel: string, publish: string) => Promise<number>
+  }
+}
+
+export function createRedisBroker (clients: { command: RedisClient, subscriber: RedisClient }, onMessage: BrokerMessageHandler, prefix: string, limits: HistoryLimits): Broker {
   const { command, subscriber } = clients
+  command.defineCommand('aegPublishEvent', { numberOfKeys: 2, lua: PUBLISH_EVENT })
   const listener = (channel: string, message: string): void => onMessage(channel, message)
   subscriber.on('message', listener)
+
+  // ioredis resubscribes by itself after a reconnect; what was published meanwhile is for the registry to fetch.
+  const reconnectListeners: Array<() => void> = []
+  let connectedOnce = false
+  subscriber.on('ready', () => {
+    if (connectedOnce) for (const l of reconnectListeners) l()
+    connectedOnce = true
+  })
+  if (subscriber.status === 'ready') connectedOnce = true
+
   return {
     kind: 'redis',
+    async publishEvent (userId, seq, frame) {
+      const [frames, ages] = historyKeys(prefix, userId)
+      await command.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), 'PUBLISH')
+    },
+    async history (userId, from, to) {
+      return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)
+    },
     async publish (channel, message) {
       await command.publish(channel, message)
     },
@@ -18,8 +66,10 @@ export function createRedisBroker (clients: { command: RedisClient, subscriber: 
       await subscriber.unsubscribe(channel)
     },
     async ping () {
-      await Promise.all([command.ping(), subscriber.status === 'ready' ? Promise.resolve() : Promise.reject(new Error(`subscriber ${subscriber.status}`))])
+      if (subscriber.status !== 'ready') throw new Error(`subscriber ${subscriber.status}`)
+      await command.ping()
     },
+    onReconnect (listener) { reconnectListeners.push(listener) },
     async close () {
       subscriber.off('message', listener)
     }

@@ -2,7 +2,10 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import { CloseCodes, type CloseCode } from '../../../errors.js'
+import { seqOf } from '../../../events/envelope.js'
+import { resumeFailed } from '../../../protocol/frames.js'
 import { userChannel, type Broker } from './broker.js'
+import { StreamCursor, type StreamPosition, type StreamSource } from './cursor.js'
 
 export interface Connection {
   readonly id: string
@@ -10,6 +13,8 @@ export interface Connection {
   readonly socket: WebSocket
   readonly openedAt: number
   readonly log: FastifyBaseLogger
+  /** Set by `register`: this socket's place in its user's stream. */
+  cursor?: StreamCursor
 }
 
 interface UserEntry {
@@ -24,6 +29,12 @@ interface UserEntry {
   pending: number
 }
 
+export interface RegistryOptions {
+  prefix: string
+  /** Most live frames held for one socket while it catches up; past it the socket is closed to resume. */
+  maxBacklog: number
+}
+
 const OPEN = 1
 
 export class ConnectionRegistry {
@@ -32,22 +43,25 @@ export class ConnectionRegistry {
   private readonly goneWaiters = new Map<string, Array<() => void>>()
   private sockets = 0
 
-  constructor (private readonly broker: Broker, private readonly prefix: string) {}
+  constructor (private readonly broker: Broker, private readonly source: StreamSource, private readonly opts: RegistryOptions) {}
 
   /** Routes one broker message to every local socket of the channel's user. The frame is sent as published: serialized once. */
   readonly onBrokerMessage = (channel: string, message: string): void => {
     const entry = this.channels.get(channel)
     if (entry === undefined) return
+    const seq = seqOf(message)
     for (const conn of entry.conns) {
-      if (conn.socket.readyState === OPEN) conn.socket.send(message)
+      if (seq === undefined) this.send(conn, message)
+      else conn.cursor?.offer(message, seq)
     }
   }
 
   /**
-   * Adds a socket once its user's channel is subscribed, then sends `welcome` as its first frame, so nothing
-   * published after the client reads the welcome can miss it. Returns false if the socket closed meanwhile.
+   * Adds a socket once its user's channel is subscribed, then sends the welcome built from the stream's current
+   * position as its first frame, then (with `resume`) replays what the client missed. Nothing published after
+   * the position was read can be missed. Returns false if the socket closed meanwhile.
    */
-  async register (conn: Connection, welcome: unknown): Promise<boolean> {
+  async register (conn: Connection, welcome: (position: StreamPosition) => unknown, resume?: { since: number, epoch: string }): Promise<boolean> {
     const entry = this.entry(conn.userId)
     entry.joining++
     try {
@@ -59,9 +73,26 @@ export class ConnectionRegistry {
       this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
       return false
     }
-    this.send(conn, welcome)
+    // Join before reading the position, holding live frames: one published while we read cannot slip past.
+    const cursor = this.cursorFor(conn)
+    cursor.hold()
     entry.conns.add(conn)
     this.sockets++
+    let position: StreamPosition
+    try {
+      position = await this.source.position(conn.userId)
+    } catch (err) {
+      this.unregister(conn)
+      throw err
+    }
+    if (conn.socket.readyState !== OPEN) {
+      this.unregister(conn)
+      return false
+    }
+    cursor.startAt(position)
+    this.send(conn, welcome(position))
+    if (resume) await cursor.resume(resume.since, resume.epoch)
+    else cursor.release()
     return true
   }
 
@@ -73,6 +104,15 @@ export class ConnectionRegistry {
     if (entry.conns.size === 0) {
       this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
     }
+  }
+
+  /** After the broker lost its connection: every local socket catches up on what was published meanwhile. */
+  async resync (): Promise<void> {
+    await Promise.all([...this.users.values()].map(async (entry) => {
+      if (entry.conns.size === 0) return
+      const position = await this.source.position(entry.userId)
+      for (const conn of entry.conns) conn.cursor?.catchUpTo(position.seq)
+    }))
   }
 
   /** Sends one frame to one socket; objects are serialized here. */
@@ -114,10 +154,20 @@ export class ConnectionRegistry {
     })
   }
 
+  private cursorFor (conn: Connection): StreamCursor {
+    conn.cursor = new StreamCursor(conn.userId, this.source, {
+      write: (frame) => this.send(conn, frame),
+      failed: (reason, position) => this.send(conn, resumeFailed(reason, position)),
+      overflow: () => this.close(conn, 'TRY_AGAIN_LATER', 'too far behind: reconnect and resume'),
+      isOpen: () => conn.socket.readyState === OPEN
+    }, this.opts.maxBacklog, (err) => conn.log.warn({ err }, 'catching up from history failed'))
+    return conn.cursor
+  }
+
   private entry (userId: string): UserEntry {
     let entry = this.users.get(userId)
     if (entry === undefined) {
-      entry = { userId, channel: userChannel(this.prefix, userId), conns: new Set(), joining: 0, subscribed: false, chain: Promise.resolve(), pending: 0 }
+      entry = { userId, channel: userChannel(this.opts.prefix, userId), conns: new Set(), joining: 0, subscribed: false, chain: Promise.resolve(), pending: 0 }
       this.users.set(userId, entry)
     }
     return entry

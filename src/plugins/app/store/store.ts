@@ -1,9 +1,58 @@
-// The store contract: the durable event log behind ingest.
+// The store contract: the durable event log, the per-user sequencer, and runs.
 import type { AgentEvent } from '../../../events/envelope.js'
+
+/** An event with its place in its user's stream. */
+export interface StoredEvent extends AgentEvent { seq: number, epoch: string }
+
+/** Where a user's stream stands: the last offset handed out, and the stream's incarnation. */
+export interface StreamPosition { seq: number, epoch: string }
+
+export type RunStatus = 'running' | 'completed' | 'error' | 'cancelled' | string
+
+export interface RunRecord {
+  run_id: string
+  user_id: string
+  thread_id: string
+  status: RunStatus
+  started_at: string
+  ended_at: string | null
+  events: number
+  last_seq: number | null
+}
+
+/** A batch touched a run that has ended, or one that belongs to another user: nothing of it was stored. */
+export class RunConflictError extends Error {
+  constructor (public readonly index: number, public readonly runId: string, public readonly reason: string) {
+    super(`events[${index}]: run ${runId} ${reason}`)
+    this.name = 'RunConflictError'
+  }
+}
 
 export interface EventStore {
   readonly kind: 'memory' | 'postgres'
-  /** Stores a batch atomically; returns the events that were new (a retried event_id is stored once). */
-  append: (events: AgentEvent[]) => Promise<AgentEvent[]>
+  /**
+   * Stores a batch atomically and gives each new event the next offset of its user's stream.
+   * An event_id stored before is skipped (and takes no offset). Throws RunConflictError, storing nothing.
+   */
+  append: (events: AgentEvent[]) => Promise<{ stored: StoredEvent[], duplicates: number }>
+  /** The user's current position (a user with no events is at seq 0 of a new epoch). */
+  position: (userId: string) => Promise<StreamPosition>
+  /** Events of the user with from <= seq <= to, ascending, at most `limit`. */
+  range: (userId: string, from: number, to: number, limit: number) => Promise<StoredEvent[]>
+  /** The oldest offset still kept for the user, or null when none is. */
+  earliest: (userId: string) => Promise<number | null>
+  /** The user's events of one thread after `after`, or null when the user has no such thread. */
+  threadEvents: (userId: string, threadId: string, after: number, limit: number) => Promise<StoredEvent[] | null>
+  /** The user's run, or null when it does not exist for this user. */
+  run: (userId: string, runId: string) => Promise<RunRecord | null>
+  /** Deletes up to `batch` events stored before `before`; returns how many went. */
+  prune: (before: Date, batch: number) => Promise<number>
   ping: () => Promise<void>
+}
+
+/** How an event moves its run along: the status it leaves the run in, and whether that ends it. */
+export function runTransition (event: AgentEvent): { status: RunStatus, ends: boolean } | undefined {
+  if (event.type === 'agent_completed') return { status: String(event.fields.status ?? 'completed'), ends: true }
+  if (event.type === 'agent_error') return { status: 'error', ends: true }
+  return undefined
 }

@@ -1,0 +1,141 @@
+// A socket's place in its user's stream: delivers each offset once, in order, filling gaps from history before going on.
+import { seqOf } from '../../../events/envelope.js'
+
+export interface StreamPosition { seq: number, epoch: string }
+
+/** Where missed frames come from: the hot history first, the durable log behind it. */
+export interface StreamSource {
+  position: (userId: string) => Promise<StreamPosition>
+  earliest: (userId: string) => Promise<number | null>
+  /** Frames with from <= seq <= to, ascending, as far as they are kept. */
+  frames: (userId: string, from: number, to: number) => Promise<string[]>
+}
+
+export type ResumeFailure = 'epoch_changed' | 'history_expired' | 'ahead_of_stream'
+
+export interface CursorSink {
+  /** Writes one wire frame to the socket (the registry's writer). */
+  write: (frame: string) => void
+  /** Tells the client its history could not be replayed, with the current position. */
+  failed: (reason: ResumeFailure, position: StreamPosition) => void
+  /** Too much piled up while catching up: the socket is to be closed so the client resumes. */
+  overflow: () => void
+  isOpen: () => boolean
+}
+
+const CHUNK = 1000
+
+export class StreamCursor {
+  /** The next offset this socket expects. */
+  next = 1
+  epoch = ''
+  /** Offsets up to here are known to exist and must be delivered before anything newer. */
+  private target = 0
+  /** A resume is deciding where to start: live frames wait. */
+  private held = false
+  /** A catch-up is fetching history: live frames wait behind it. */
+  private running = false
+  private backlog: string[] = []
+
+  constructor (private readonly userId: string, private readonly source: StreamSource, private readonly sink: CursorSink,
+    private readonly maxBacklog: number, private readonly onError: (err: unknown) => void) {}
+
+  /** Starts live at `position`: what came before is history the client did not ask for. */
+  startAt (position: StreamPosition): void {
+    this.next = position.seq + 1
+    this.target = position.seq
+    this.epoch = position.epoch
+  }
+
+  /** Holds live frames until a resume decides where this socket starts. */
+  hold (): void { this.held = true }
+
+  /** Goes live: what was held is delivered from the current position on. */
+  release (): void {
+    this.held = false
+    this.catchUpTo(this.target)
+  }
+
+  /** A live frame from the broker. The common case, the next offset, costs one comparison. */
+  offer (frame: string, seq: number): void {
+    if (this.held || this.running) {
+      if (this.backlog.length >= this.maxBacklog) { this.sink.overflow(); return }
+      this.backlog.push(frame)
+      return
+    }
+    if (seq < this.next) return
+    if (seq === this.next) {
+      this.sink.write(frame)
+      this.next++
+      return
+    }
+    // Something between next and seq went missing in flight: fetch it before going on.
+    this.backlog.push(frame)
+    this.catchUpTo(seq - 1)
+  }
+
+  /** Ensures everything up to `seq` is delivered (after a broker reconnect, or a gap). */
+  catchUpTo (seq: number): void {
+    this.target = Math.max(this.target, seq)
+    if (this.running || this.held) return
+    this.running = true
+    this.run().catch(this.onError).finally(() => { this.running = false })
+  }
+
+  /** Replays from `since` (exclusive) if the stream still holds it; otherwise says why and goes live. */
+  async resume (since: number, epoch: string): Promise<void> {
+    this.hold()
+    try {
+      const position = await this.source.position(this.userId)
+      this.epoch = position.epoch
+      let failure: ResumeFailure | undefined
+      if (epoch !== position.epoch) failure = 'epoch_changed'
+      else if (since > position.seq) failure = 'ahead_of_stream'
+      else if (since < position.seq) {
+        const earliest = await this.source.earliest(this.userId)
+        if (earliest === null || earliest > since + 1) failure = 'history_expired'
+      }
+      if (failure) this.sink.failed(failure, position)
+      this.next = failure ? position.seq + 1 : since + 1
+      this.target = Math.max(this.target, position.seq)
+    } finally {
+      this.held = false
+      this.catchUpTo(this.target)
+    }
+  }
+
+  private async run (): Promise<void> {
+    for (;;) {
+      while (this.next <= this.target) {
+        if (!this.sink.isOpen()) return
+        const to = Math.min(this.target, this.next + CHUNK - 1)
+        const frames = await this.source.frames(this.userId, this.next, to)
+        const before = this.next
+        for (const frame of frames) this.deliverInOrder(frame)
+        if (this.next === before) {
+          // Not kept anywhere any more (retention): say so rather than leave a silent hole.
+          this.sink.failed('history_expired', { seq: this.target, epoch: this.epoch })
+          this.next = to + 1
+        }
+      }
+      this.backlog.sort((a, b) => (seqOf(a) ?? 0) - (seqOf(b) ?? 0))
+      const rest: string[] = []
+      for (const frame of this.backlog) {
+        if (!this.deliverInOrder(frame)) rest.push(frame)
+      }
+      this.backlog = rest
+      if (rest.length === 0) return
+      this.target = Math.max(this.target, (seqOf(rest[0]!) ?? this.next) - 1)
+    }
+  }
+
+  /** Writes the frame if it is the next offset; drops it if already delivered; false if it must wait. */
+  private deliverInOrder (frame: string): boolean {
+    const seq = seqOf(frame)
+    if (seq === undefined || seq < this.next) return true
+    if (seq > this.next) return false
+    this.sink.write(frame)
+    this.next++
+    return true
+  }
+}
