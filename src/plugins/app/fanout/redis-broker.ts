@@ -26,15 +26,16 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 return redis.call(ARGV[7], ARGV[6], ARGV[2])
 `
 
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    aegPublishEvent: (frames: string, ages: string, seq: number, frame: string, size: number, ttlMs: number, now: number, channel: string, publish: string) => Promise<number>
-  }
+/** The command `defineCommand` adds to the client. */
+interface WithPublishEvent {
+  aegPublishEvent: (frames: string, ages: string, seq: number, frame: string, size: number, ttlMs: number, now: number, channel: string, publish: string) => Promise<number>
 }
 
 export function createRedisBroker (clients: { command: RedisClient, subscriber: RedisClient }, onMessage: BrokerMessageHandler, prefix: string, limits: HistoryLimits): Broker {
   const { command, subscriber } = clients
   command.defineCommand('aegPublishEvent', { numberOfKeys: 2, lua: PUBLISH_EVENT })
+  // defineCommand adds the method at run time (EVALSHA, falling back to EVAL once per connection).
+  const scripted = command as RedisClient & WithPublishEvent
   const listener = (channel: string, message: string): void => onMessage(channel, message)
   subscriber.on('message', listener)
 
@@ -51,7 +52,7 @@ export function createRedisBroker (clients: { command: RedisClient, subscriber: 
     kind: 'redis',
     async publishEvent (userId, seq, frame) {
       const [frames, ages] = historyKeys(prefix, userId)
-      await command.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), 'PUBLISH')
+      await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), 'PUBLISH')
     },
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)

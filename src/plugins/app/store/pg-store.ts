@@ -137,7 +137,7 @@ export function createPgStore (pool: PgPool): EventStore {
     async prune (before, batch) {
       // Small batches by the stored_at index: old rows go without long locks on the ingest path.
       const { rowCount } = await pool.query(
-        `DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE stored_at < $1 ORDER BY stored_at LIMIT $2)`,
+        'DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE stored_at < $1 ORDER BY stored_at LIMIT $2)',
         [before, batch])
       return rowCount ?? 0
     },
