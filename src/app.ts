@@ -12,6 +12,7 @@ import redis from './plugins/external/redis.js'
 import websocket from './plugins/external/websocket.js'
 import events from './routes/events.js'
 import health from './routes/health.js'
+import history from './routes/history.js'
 import ws from './routes/ws.js'
 
 export interface BuildOptions {
@@ -45,6 +46,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // 3. Routes, each in its own scope with its own guards.
   await app.register(health, { mode: config.mode, instanceId: config.instanceId })
   await app.register(events, { maxBatch: config.ingest.maxBatch })
+  await app.register(history)
   await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS })
 
   return app
