@@ -29,6 +29,9 @@ export const EnvSchema = Type.Object({
   RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 24 * 3650, default: 168 }),
   RETENTION_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
   MAX_CATCHUP_BACKLOG: Type.Integer({ minimum: 16, maximum: 1_000_000, default: 10000 }),
+  INGEST_STREAM_ENABLED: Type.Boolean({ default: true }),
+  INGEST_STREAM_KEY: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  INGEST_STREAM_GROUP: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'gateway' }),
   INGEST_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
   INGEST_BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
@@ -59,7 +62,7 @@ export interface Config {
   | { mode: 'dev', secret: string }
   | { mode: 'remote', serviceUrl: string, timeoutMs: number }
   service: { id: string, secret: string }
-  ingest: { maxBatch: number, bodyLimit: number }
+  ingest: { maxBatch: number, bodyLimit: number, stream?: { key: string, group: string } }
   /** Hot history per user in the broker; the durable log in PostgreSQL keeps events for `retentionHours`. */
   history: { size: number, ttlMs: number, retentionHours: number, retentionIntervalS: number, maxBacklog: number }
   ws: { maxPayload: number, heartbeatIntervalS: number }
@@ -147,7 +150,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     keyPrefix: env.REDIS_KEY_PREFIX,
     auth,
     service,
-    ingest: { maxBatch: env.INGEST_MAX_BATCH, bodyLimit: env.INGEST_BODY_LIMIT },
+    ingest: {
+      maxBatch: env.INGEST_MAX_BATCH,
+      bodyLimit: env.INGEST_BODY_LIMIT,
+      stream: mode === 'production' && env.INGEST_STREAM_ENABLED
+        ? { key: env.INGEST_STREAM_KEY ?? `${env.REDIS_KEY_PREFIX}ingest`, group: env.INGEST_STREAM_GROUP }
+        : undefined
+    },
     history: {
       size: env.HISTORY_SIZE,
       ttlMs: env.HISTORY_TTL_S * 1000,

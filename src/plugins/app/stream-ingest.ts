@@ -1,0 +1,142 @@
+// Ingest from a Redis Stream: one instance at a time reads it (a lease), so events keep the order workers added them in.
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../../config.js'
+import type { AgentEvent } from '../../events/envelope.js'
+import { parseIngestBody } from '../../events/validate.js'
+import { ingestEvents } from '../../services/ingest.js'
+import type { RedisClient } from '../external/redis.js'
+
+type Entry = [id: string, fields: string[]]
+type ReadReply = Array<[key: string, entries: Entry[]]> | null
+
+const BATCH = 100
+const BLOCK_MS = 1000
+/** The reader's lease: another instance takes over this long after the reader stops renewing it. */
+const LEASE_MS = 5000
+
+// Renew or release the lease only if we still hold it.
+const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+function field (fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length - 1; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
+}
+
+export default fp<{ config: Config }>(async (app, { config }) => {
+  const stream = config.ingest.stream
+  if (!stream || !app.redis) return
+  const { key, group } = stream
+  const dead = `${key}:dead`
+  const consumer = config.instanceId
+  const command = app.redis.command
+  // XREADGROUP BLOCK holds its connection: it gets one of its own.
+  const reader: RedisClient = command.duplicate({ connectionName: 'aeg-stream-reader' })
+  reader.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'stream reader connection error'))
+  const log: FastifyBaseLogger = app.log.child({ stream: key, group })
+
+  // From 0: what workers added before the group existed is read too.
+  await command.xgroup('CREATE', key, group, '0', 'MKSTREAM').catch((err: Error) => {
+    if (!err.message.includes('BUSYGROUP')) throw err
+  })
+
+  async function deadLetter (id: string, fields: string[], reason: string): Promise<void> {
+    await command.xadd(dead, 'MAXLEN', '~', '10000', '*', 'id', id, 'reason', reason, ...fields)
+  }
+
+  /** Validates each entry alone (a bad one must not sink the others), stores the good ones, then acknowledges. */
+  async function handle (entries: Entry[]): Promise<void> {
+    const good: Array<{ id: string, fields: string[], events: AgentEvent[] }> = []
+    const done: string[] = []
+    for (const [id, fields] of entries) {
+      const raw = field(fields, 'event') ?? field(fields, 'events')
+      try {
+        if (raw === undefined) throw new Error('entry has no "event" field')
+        const parsed: unknown = JSON.parse(raw)
+        good.push({ id, fields, events: parseIngestBody(Array.isArray(parsed) ? { events: parsed } : parsed, config.ingest.maxBatch) })
+      } catch (err) {
+        await deadLetter(id, fields, (err as Error).message)
+        done.push(id)
+      }
+    }
+    const deps = { store: app.store, fanout: app.fanout, log }
+    try {
+      if (good.length > 0) await ingestEvents(deps, good.flatMap((g) => g.events))
+      done.push(...good.map((g) => g.id))
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err
+      // A run conflict refuses the whole batch: go one entry at a time to dead-letter only the culprit.
+      for (const g of good) {
+        try {
+          await ingestEvents(deps, g.events)
+        } catch (inner) {
+          if ((inner as { statusCode?: number }).statusCode !== 409) throw inner
+          await deadLetter(g.id, g.fields, (inner as Error).message)
+        }
+        done.push(g.id)
+      }
+    }
+    // Acknowledged and removed: the stream only holds what is still to be stored.
+    if (done.length > 0) await command.multi().xack(key, group, ...done).xdel(key, ...done).exec()
+  }
+
+  // Consumers of one group may work in parallel, but then two batches of one run could be stored out of order.
+  // So one instance reads at a time; the group still records what was taken and not acknowledged.
+  const lease = `${key}:reader`
+  const state = { running: true }
+  let leading = false
+  async function lead (): Promise<boolean> {
+    if (leading) {
+      leading = await command.eval(RENEW, 1, lease, consumer, LEASE_MS) === 1
+    } else if (await command.set(lease, consumer, 'PX', LEASE_MS, 'NX') === 'OK') {
+      leading = true
+      // Whatever the previous reader took and did not acknowledge is ours now, first in line.
+      let cursor = '0-0'
+      do {
+        const [next] = await command.xautoclaim(key, group, consumer, 0, cursor, 'COUNT', BATCH, 'JUSTID') as [string, string[]]
+        cursor = next
+      } while (cursor !== '0-0' && state.running)
+      log.info('reading the ingest stream')
+    }
+    return leading
+  }
+
+  let wake: (() => void) | undefined
+  /** Waits, but not past shutdown. */
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    wake = () => { clearTimeout(timer); resolve() }
+  })
+  async function loop (): Promise<void> {
+    let backlog = true // first the entries this consumer holds unacknowledged, then new ones
+    while (state.running) {
+      try {
+        if (!await lead()) {
+          backlog = true
+          await pause(LEASE_MS / 5)
+          continue
+        }
+        const reply = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as ReadReply
+        const entries = reply?.[0]?.[1] ?? []
+        if (backlog && entries.length === 0) backlog = false
+        if (entries.length > 0) await handle(entries)
+      } catch (err) {
+        if (!state.running) return
+        // Store or Redis trouble: nothing was acknowledged, so the entries are read again from our pending list.
+        log.warn({ err: { message: (err as Error).message } }, 'stream ingest failed; retrying')
+        backlog = true
+        await pause(500)
+      }
+    }
+  }
+  const done = loop()
+
+  app.addHook('onClose', async () => {
+    state.running = false
+    wake?.()
+    reader.disconnect()
+    await done
+    if (leading) await command.eval(RELEASE, 1, lease, consumer).catch(() => undefined)
+  })
+}, { name: 'stream-ingest', fastify: '5.x', dependencies: ['store', 'fanout'] })
