@@ -8,6 +8,7 @@ import auth from './plugins/app/auth/index.js'
 import fanout from './plugins/app/fanout/index.js'
 import store from './plugins/app/store/index.js'
 import streamIngest from './plugins/app/stream-ingest.js'
+import retention from './plugins/app/retention.js'
 import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
 import websocket from './plugins/external/websocket.js'
@@ -44,6 +45,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(store, { config })
   await app.register(fanout, { config })
   await app.register(streamIngest, { config })
+  await app.register(retention, { config })
 
   // 3. Routes, each in its own scope with its own guards.
   await app.register(health, { mode: config.mode, instanceId: config.instanceId })
