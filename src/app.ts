@@ -37,7 +37,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
 
   // 1. Infrastructure: sockets, then the connections of production mode.
   await app.register(websocket, { maxPayload: config.ws.maxPayload })
-  if (config.redis) await app.register(redis, { url: config.redis.url })
+  if (config.redis) await app.register(redis, { redis: config.redis })
   if (config.database) await app.register(postgres, { url: config.database.url, schema: config.database.schema, max: config.database.poolMax })
 
   // 2. Our capabilities, each on top of the previous.

@@ -10,6 +10,7 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+:\\d+(,[A-Za-z0-9_.-]+:\\d+)*$' })),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'aeg:' }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_SCHEMA: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'public' }),
@@ -55,7 +56,8 @@ export interface Config {
   /** embedded: in-process broker and memory store; production: Redis and PostgreSQL. */
   mode: 'embedded' | 'production'
   instanceId: string
-  redis?: { url: string, keyPrefix: string }
+  /** Either one server (`url`) or the seed nodes of a Redis Cluster (sharded pub/sub). */
+  redis?: { url?: string, clusterNodes?: Array<{ host: string, port: number }>, keyPrefix: string }
   database?: { url: string, schema: string, poolMax: number, migrateOnBoot: boolean }
   keyPrefix: string
   auth:
@@ -110,11 +112,15 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   const env = parseEnv(source)
   const production = env.NODE_ENV === 'production'
 
-  if (Boolean(env.REDIS_URL) !== Boolean(env.DATABASE_URL)) {
-    const missing = env.REDIS_URL ? 'DATABASE_URL' : 'REDIS_URL'
+  if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) {
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'and REDIS_URL are exclusive: set one (a single server, or the seed nodes of a cluster)')
+  }
+  const hasRedis = Boolean(env.REDIS_URL ?? env.REDIS_CLUSTER_NODES)
+  if (hasRedis !== Boolean(env.DATABASE_URL)) {
+    const missing = hasRedis ? 'DATABASE_URL' : 'REDIS_URL'
     throw new ConfigError(missing, 'is required when the other of REDIS_URL and DATABASE_URL is set (production mode needs both)')
   }
-  const mode = env.REDIS_URL ? 'production' : 'embedded'
+  const mode = hasRedis ? 'production' : 'embedded'
   if (production && mode === 'embedded') {
     throw new ConfigError('REDIS_URL', 'is required when NODE_ENV=production (the embedded mode keeps nothing and serves one instance)')
   }
@@ -143,7 +149,17 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL,
     mode,
     instanceId: env.INSTANCE_ID ?? `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
-    redis: env.REDIS_URL ? { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } : undefined,
+    redis: !hasRedis
+      ? undefined
+      : env.REDIS_CLUSTER_NODES
+        ? {
+            keyPrefix: env.REDIS_KEY_PREFIX,
+            clusterNodes: env.REDIS_CLUSTER_NODES.split(',').map((n) => {
+              const at = n.lastIndexOf(':')
+              return { host: n.slice(0, at), port: Number(n.slice(at + 1)) }
+            })
+          }
+        : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     database: env.DATABASE_URL
       ? { url: env.DATABASE_URL, schema: env.DATABASE_SCHEMA, poolMax: env.DATABASE_POOL_MAX, migrateOnBoot: env.MIGRATE_ON_BOOT }
       : undefined,

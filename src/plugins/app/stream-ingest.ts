@@ -32,8 +32,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const consumer = config.instanceId
   const command = app.redis.command
   // XREADGROUP BLOCK holds its connection: it gets one of its own.
-  const reader: RedisClient = command.duplicate({ connectionName: 'aeg-stream-reader' })
-  reader.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'stream reader connection error'))
+  const reader: RedisClient = await app.redis.connect('aeg-stream-reader')
   const log: FastifyBaseLogger = app.log.child({ stream: key, group })
 
   // From 0: what workers added before the group existed is read too.

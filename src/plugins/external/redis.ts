@@ -1,17 +1,27 @@
-// Redis connections (production mode): one for commands and publishing, one dedicated to SUBSCRIBE.
+// Redis connections (production mode): one for commands and publishing, one dedicated to (S)SUBSCRIBE; single server or cluster.
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import type { Config } from '../../config.js'
 
-export type RedisClient = Redis
+export type RedisClient = Redis | Cluster
+
+export interface RedisConnections {
+  command: RedisClient
+  subscriber: RedisClient
+  /** Cluster mode: channels are shard channels (SSUBSCRIBE / SPUBLISH), each in its user's slot. */
+  sharded: boolean
+  /** A further connection of the same kind, for a blocking reader. */
+  connect: (name: string) => Promise<RedisClient>
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis?: { command: Redis, subscriber: Redis }
+    redis?: RedisConnections
   }
 }
 
 /** QUIT, but never wait on a dead server for longer than `ms`: shutdown must be bounded. */
-export async function quitWithTimeout (client: Redis, ms = 1000): Promise<void> {
+export async function quitWithTimeout (client: RedisClient, ms = 1000): Promise<void> {
   if (client.status === 'end') return
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
@@ -23,27 +33,34 @@ export async function quitWithTimeout (client: Redis, ms = 1000): Promise<void> 
   }
 }
 
-export default fp<{ url: string }>(async (app, opts) => {
-  const make = (name: string): Redis => {
-    const client = new Redis(opts.url, {
+export default fp<{ redis: NonNullable<Config['redis']> }>(async (app, { redis }) => {
+  const make = (name: string): RedisClient => {
+    const common = {
       connectionName: name,
       lazyConnect: true,
       // Many publishes in one tick go out as one write.
       enableAutoPipelining: name === 'aeg-command',
       maxRetriesPerRequest: 3
-    })
-    client.on('error', (err) => app.log.warn({ err: { message: err.message }, redis: name }, 'redis connection error'))
+    }
+    const client: RedisClient = redis.clusterNodes
+      ? new Cluster(redis.clusterNodes, { lazyConnect: true, shardedSubscribers: name === 'aeg-subscriber', enableAutoPipelining: common.enableAutoPipelining, redisOptions: common })
+      : new Redis(redis.url!, common)
+    client.on('error', (err: Error) => app.log.warn({ err: { message: err.message }, redis: name }, 'redis connection error'))
     return client
   }
-  const command = make('aeg-command')
-  const subscriber = make('aeg-subscriber')
-  try {
-    await Promise.all([command.connect(), subscriber.connect()])
-  } catch (err) {
-    command.disconnect(); subscriber.disconnect()
-    throw new Error(`cannot reach Redis at REDIS_URL: ${(err as Error).message}`)
+  const connect = async (name: string): Promise<RedisClient> => {
+    const client = make(name)
+    try {
+      await client.connect()
+    } catch (err) {
+      client.disconnect()
+      throw new Error(`cannot reach Redis at ${redis.clusterNodes ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL'}: ${(err as Error).message}`)
+    }
+    return client
   }
-  app.decorate('redis', { command, subscriber })
+  const command = await connect('aeg-command')
+  const subscriber = await connect('aeg-subscriber').catch((err: unknown) => { command.disconnect(); throw err })
+  app.decorate('redis', { command, subscriber, sharded: Boolean(redis.clusterNodes), connect })
   app.addHook('onClose', async () => {
     await Promise.all([quitWithTimeout(subscriber), quitWithTimeout(command)])
   })

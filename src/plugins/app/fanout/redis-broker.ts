@@ -1,5 +1,5 @@
 // Redis broker: one Lua script per event adds it to the user's hot history and PUBLISHes it; SUBSCRIBE per user channel.
-import type { RedisClient } from '../../external/redis.js'
+import type { RedisClient, RedisConnections } from '../../external/redis.js'
 import type { Broker, BrokerMessageHandler, HistoryLimits } from './broker.js'
 import { historyKeys, userChannel } from './broker.js'
 
@@ -31,13 +31,16 @@ interface WithPublishEvent {
   aegPublishEvent: (frames: string, ages: string, seq: number, frame: string, size: number, ttlMs: number, now: number, channel: string, publish: string) => Promise<number>
 }
 
-export function createRedisBroker (clients: { command: RedisClient, subscriber: RedisClient }, onMessage: BrokerMessageHandler, prefix: string, limits: HistoryLimits): Broker {
-  const { command, subscriber } = clients
+export function createRedisBroker (clients: RedisConnections, onMessage: BrokerMessageHandler, prefix: string, limits: HistoryLimits): Broker {
+  const { command, subscriber, sharded } = clients
+  // A cluster spreads shard channels over its nodes instead of sending every message to every node.
+  const publishCommand = sharded ? 'SPUBLISH' : 'PUBLISH'
+  const messageEvent = sharded ? 'smessage' : 'message'
   command.defineCommand('aegPublishEvent', { numberOfKeys: 2, lua: PUBLISH_EVENT })
   // defineCommand adds the method at run time (EVALSHA, falling back to EVAL once per connection).
   const scripted = command as RedisClient & WithPublishEvent
   const listener = (channel: string, message: string): void => onMessage(channel, message)
-  subscriber.on('message', listener)
+  subscriber.on(messageEvent, listener)
 
   // ioredis resubscribes by itself after a reconnect; what was published meanwhile is for the registry to fetch.
   const reconnectListeners: Array<() => void> = []
@@ -52,19 +55,19 @@ export function createRedisBroker (clients: { command: RedisClient, subscriber: 
     kind: 'redis',
     async publishEvent (userId, seq, frame) {
       const [frames, ages] = historyKeys(prefix, userId)
-      await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), 'PUBLISH')
+      await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), publishCommand)
     },
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)
     },
     async publish (channel, message) {
-      await command.publish(channel, message)
+      await (sharded ? command.spublish(channel, message) : command.publish(channel, message))
     },
     async subscribe (channel) {
-      await subscriber.subscribe(channel)
+      await (sharded ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel))
     },
     async unsubscribe (channel) {
-      await subscriber.unsubscribe(channel)
+      await (sharded ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel))
     },
     async ping () {
       if (subscriber.status !== 'ready') throw new Error(`subscriber ${subscriber.status}`)
@@ -72,7 +75,7 @@ export function createRedisBroker (clients: { command: RedisClient, subscriber: 
     },
     onReconnect (listener) { reconnectListeners.push(listener) },
     async close () {
-      subscriber.off('message', listener)
+      subscriber.off(messageEvent, listener)
     }
   }
 }
