@@ -126,3 +126,23 @@ t.test('twenty rounds of random disconnects under load: every user ends with exa
   t.equal(exact, users.length, `all ${users.length} users hold exactly 1..N (${[...sent.values()].reduce((a, b) => a + b)} events in all)`)
   await Promise.all(clients.map((c) => c.socket?.close()))
 })
+
+t.test('a lost pub/sub message is fetched from history before anything newer is delivered', async (t) => {
+  const gw = await build(t, isolate(t))
+  const context = ctx('gappy')
+  const client = new StreamClient('gappy')
+  await client.connect(gw.ws)
+  await ingest(gw.http, thinking(context, 1))
+  await client.until(1)
+  // Stored and sequenced (offset 2) but never published: as if Redis dropped the message.
+  const { normalizeEvent } = await import('../src/events/envelope.js')
+  const { createUserExecutionContext } = await import('../src/context/user-execution-context.js')
+  const lost = normalizeEvent({ type: 'agent_thinking', context, reasoning: 'step 2' } as never, createUserExecutionContext(context))
+  const { stored } = await gw.app.store.append([lost])
+  t.equal(stored[0]!.seq, 2)
+  await ingest(gw.http, thinking(context, 3))
+  await client.until(3)
+  t.same(client.seqs(), [1, 2, 3], 'offset 2 arrives before 3')
+  t.same(client.events.map((f) => f.reasoning), ['step 1', 'step 2', 'step 3'])
+  await client.socket?.close()
+})
