@@ -137,7 +137,7 @@ t.test('a lost pub/sub message is fetched from history before anything newer is 
   // Stored and sequenced (offset 2) but never published: as if Redis dropped the message.
   const { normalizeEvent } = await import('../src/events/envelope.js')
   const { createUserExecutionContext } = await import('../src/context/user-execution-context.js')
-  const lost = normalizeEvent({ type: 'agent_thinking', context, reasoning: 'step 2' } as never, createUserExecutionContext(context))
+  const lost = normalizeEvent({ type: 'agent_thinking', context, reasoning: 'step 2' } as never, createUserExecutionContext(context as never))
   const { stored } = await gw.app.store.append([lost])
   t.equal(stored[0]!.seq, 2)
   await ingest(gw.http, thinking(context, 3))

@@ -5,21 +5,30 @@ import { createMemoryStore } from './memory-store.js'
 import { migrate } from './migrate.js'
 import { createPgStore } from './pg-store.js'
 import type { EventStore } from './store.js'
+import { createMemoryThreads, createPgThreads, type ThreadStore } from './threads.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { store: EventStore }
+  interface FastifyInstance { store: EventStore, threads: ThreadStore }
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
   let store: EventStore
+  let threads: ThreadStore
   if (app.pg && config.database) {
     if (config.database.migrateOnBoot) {
       const { from, to } = await migrate(app.pg, config.database.schema)
       if (from !== to) app.log.info({ from, to }, 'database migrated')
     }
     store = createPgStore(app.pg)
+    threads = createPgThreads(app.pg)
   } else {
-    store = createMemoryStore()
+    const memory = createMemoryStore()
+    store = memory
+    // The agents' answers live in the event log; the memory store reads them from there.
+    threads = createMemoryThreads(async (userId, threadId) => ((await memory.threadEvents(userId, threadId, 0, 10_000)) ?? [])
+      .filter((e) => e.type === 'agent_completed')
+      .map((e) => ({ id: e.event_id, role: 'assistant' as const, content: String(e.fields.final_response), created_at: new Date(e.timestamp * 1000).toISOString(), run_id: e.context.run_id })))
   }
   app.decorate('store', store)
+  app.decorate('threads', threads)
 }, { name: 'store', fastify: '5.x' })
