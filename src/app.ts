@@ -9,6 +9,7 @@ import fanout from './plugins/app/fanout/index.js'
 import store from './plugins/app/store/index.js'
 import streamIngest from './plugins/app/stream-ingest.js'
 import retention from './plugins/app/retention.js'
+import runs from './plugins/app/runs/index.js'
 import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
 import websocket from './plugins/external/websocket.js'
@@ -46,6 +47,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(fanout, { config })
   await app.register(streamIngest, { config })
   await app.register(retention, { config })
+  await app.register(runs, { config })
 
   // 3. Routes, each in its own scope with its own guards.
   await app.register(health, { mode: config.mode, instanceId: config.instanceId })

@@ -33,6 +33,7 @@ export const EnvSchema = Type.Object({
   INGEST_STREAM_ENABLED: Type.Boolean({ default: true }),
   INGEST_STREAM_KEY: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   INGEST_STREAM_GROUP: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'gateway' }),
+  AGENT_STEP_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 400 }),
   INGEST_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
   INGEST_BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
@@ -68,6 +69,8 @@ export interface Config {
   /** Hot history per user in the broker; the durable log in PostgreSQL keeps events for `retentionHours`. */
   history: { size: number, ttlMs: number, retentionHours: number, retentionIntervalS: number, maxBacklog: number }
   ws: { maxPayload: number, heartbeatIntervalS: number }
+  /** The in-process reference agent of the embedded mode. */
+  agent: { stepMs: number }
 }
 
 export class ConfigError extends Error {
@@ -180,6 +183,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       retentionIntervalS: env.RETENTION_INTERVAL_S,
       maxBacklog: env.MAX_CATCHUP_BACKLOG
     },
-    ws: { maxPayload: env.WS_MAX_PAYLOAD, heartbeatIntervalS: env.HEARTBEAT_INTERVAL_S }
+    ws: { maxPayload: env.WS_MAX_PAYLOAD, heartbeatIntervalS: env.HEARTBEAT_INTERVAL_S },
+    agent: { stepMs: env.AGENT_STEP_MS }
   }
 }

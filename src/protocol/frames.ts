@@ -62,3 +62,12 @@ export function errorMessage (code: WsErrorCode, message: string, details: Recor
 export function resumeFailed (reason: string, position: { seq: number, epoch: string }): Record<string, unknown> {
   return { type: 'resume_failed', reason, seq: position.seq, epoch: position.epoch, timestamp: now() }
 }
+
+/** The platform's plain error frame, used by the chat handlers ("Access denied to thread", ...). */
+export function chatError (message: string): Record<string, unknown> {
+  return { type: 'error', message, timestamp: now() }
+}
+
+export function heartbeatAck (): Record<string, unknown> {
+  return envelope('heartbeat_ack', { timestamp: now(), status: 'healthy' })
+}

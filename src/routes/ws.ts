@@ -5,7 +5,9 @@ import type { RawData, WebSocket } from 'ws'
 import { AuthError } from '../errors.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import { parseProtocols } from '../plugins/app/auth/tokens.js'
-import { ack, checkClientFrame, connectionEstablished, errorMessage, parseResume, pong, type ClientFrame } from '../protocol/frames.js'
+import { CHAT_TYPES, parseChatFrame, STOP_TYPES, THREAD_TYPES } from '../protocol/client-frames.js'
+import { ack, checkClientFrame, connectionEstablished, errorMessage, heartbeatAck, parseResume, pong, type ClientFrame } from '../protocol/frames.js'
+import { startRun, stopRun, threadHistory } from '../services/chat.js'
 
 declare module 'fastify' {
   interface FastifyRequest { authError: AuthError | null }
@@ -45,8 +47,26 @@ const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts)
     }
     const type = (frame as ClientFrame).type ?? 'user_message'
     if (type === 'ping') registry.send(conn, pong(conn.userId))
+    else if (type === 'heartbeat') registry.send(conn, heartbeatAck())
+    else if (type === 'pong' || type === 'heartbeat_ack') return
     else if (type === 'resume') resume(conn, frame as ClientFrame)
+    else if (CHAT_TYPES.has(type) || STOP_TYPES.has(type) || THREAD_TYPES.has(type)) chat(conn, { ...frame, type }, type)
     else registry.send(conn, ack(type, conn.userId))
+  }
+
+  function chat (conn: Connection, raw: object, type: string): void {
+    const frame = parseChatFrame(raw)
+    if (typeof frame === 'string') {
+      registry.send(conn, errorMessage('INVALID_MESSAGE', frame))
+      return
+    }
+    const work = CHAT_TYPES.has(type)
+      ? startRun(app, conn, frame, type)
+      : STOP_TYPES.has(type) ? stopRun(app, conn, frame) : threadHistory(app, conn, frame, type as 'switch_thread' | 'get_thread_history')
+    work.catch((err: unknown) => {
+      conn.log.error({ err, type }, 'client frame failed')
+      registry.send(conn, errorMessage('INTERNAL_ERROR', `could not handle ${type}; try again`))
+    })
   }
 
   function resume (conn: Connection, frame: ClientFrame): void {

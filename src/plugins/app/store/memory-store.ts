@@ -61,6 +61,10 @@ export function createMemoryStore (limit = 10_000): EventStore {
       return mine.filter((e) => e.seq > after).sort((a, b) => a.seq - b.seq).slice(0, max)
     },
 
+    async queueRun (c) {
+      if (!runs.has(c.run_id)) runs.set(c.run_id, { ...c, status: 'queued', started_at: new Date().toISOString(), ended_at: null, events: 0, last_seq: null })
+    },
+
     async run (userId, runId) {
       const run = runs.get(runId)
       return run && run.user_id === userId ? { ...run } : null

@@ -120,6 +120,11 @@ export function createPgStore (pool: PgPool): EventStore {
       return owned.rowCount === 0 ? null : []
     },
 
+    async queueRun (c) {
+      await pool.query(`INSERT INTO runs (run_id, user_id, thread_id, status) VALUES ($1, $2, $3, 'queued')
+        ON CONFLICT (run_id) DO NOTHING`, [c.run_id, c.user_id, c.thread_id])
+    },
+
     async run (userId, runId) {
       const { rows } = await pool.query<RunRecord & { last_seq: string | null }>(
         `SELECT run_id, user_id, thread_id, status, started_at, ended_at, events, last_seq FROM runs

@@ -17,7 +17,9 @@ export function planRuns (events: Array<AgentEvent & { seq: number }>, known: Ma
     if (!change) {
       if (stored && stored.user_id !== userId) throw new RunConflictError(index, runId, 'belongs to another user')
       if (stored && stored.ended_at !== null) throw new RunConflictError(index, runId, `has ended (${stored.status})`)
-      change = { run_id: runId, user_id: userId, thread_id: threadId, status: stored?.status ?? 'running', ended: false, last_seq: event.seq, events: 0, started: !stored }
+      // A queued run starts running with its first event.
+      const status = stored === undefined || stored.status === 'queued' ? 'running' : stored.status
+      change = { run_id: runId, user_id: userId, thread_id: threadId, status, ended: false, last_seq: event.seq, events: 0, started: !stored }
       changes.set(runId, change)
     } else if (change.ended) {
       throw new RunConflictError(index, runId, `has ended (${change.status})`)

@@ -7,7 +7,7 @@ export interface StoredEvent extends AgentEvent { seq: number, epoch: string }
 /** Where a user's stream stands: the last offset handed out, and the stream's incarnation. */
 export interface StreamPosition { seq: number, epoch: string }
 
-export type RunStatus = 'running' | 'completed' | 'error' | 'cancelled' | string
+export type RunStatus = 'queued' | 'running' | 'completed' | 'error' | 'cancelled' | string
 
 export interface RunRecord {
   run_id: string
@@ -43,6 +43,8 @@ export interface EventStore {
   earliest: (userId: string) => Promise<number | null>
   /** The user's events of one thread after `after`, or null when the user has no such thread. */
   threadEvents: (userId: string, threadId: string, after: number, limit: number) => Promise<StoredEvent[] | null>
+  /** Records a run the gateway asked an agent for (status `queued`), so it can be stopped before it starts. */
+  queueRun: (context: { run_id: string, user_id: string, thread_id: string }) => Promise<void>
   /** The user's run, or null when it does not exist for this user. */
   run: (userId: string, runId: string) => Promise<RunRecord | null>
   /** Deletes up to `batch` events stored before `before`; returns how many went. */

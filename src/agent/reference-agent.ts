@@ -1,0 +1,71 @@
+// The reference agent: one run's five events with realistic content and pacing, stopping between steps when asked.
+import type { RunRequest } from './protocol.js'
+
+export type Emit = (event: Record<string, unknown>) => Promise<void>
+
+export interface AgentOptions {
+  /** Pause between steps, as a model and a tool would take. */
+  stepMs: number
+  /** Whether the user has asked to stop this run. */
+  stopped: () => boolean | Promise<boolean>
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+function keywords (message: string): string[] {
+  const words = message.toLowerCase().match(/[a-z0-9]{4,}/g) ?? []
+  return [...new Set(words)].slice(0, 4)
+}
+
+/** Runs one request to completion (or cancellation), emitting each event through `emit` in order. */
+export async function runReferenceAgent (request: RunRequest, emit: Emit, opts: AgentOptions): Promise<'completed' | 'cancelled'> {
+  const context = request.context
+  const terms = keywords(request.message)
+  const query = terms.length > 0 ? terms.join(' ') : request.message.slice(0, 60)
+  const started = Date.now()
+  const cancelled = async (): Promise<boolean> => {
+    if (!await opts.stopped()) return false
+    await emit({ type: 'agent_completed', context, agent_name: 'supervisor', status: 'cancelled', final_response: 'Stopped at your request.' })
+    return true
+  }
+
+  await emit({ type: 'agent_started', context, agent_name: 'supervisor', task_description: `Answering: ${request.message.slice(0, 120)}` })
+  await pause(opts.stepMs)
+  if (await cancelled()) return 'cancelled'
+  await emit({
+    type: 'agent_thinking',
+    context,
+    agent_name: 'supervisor',
+    step_number: 1,
+    progress_percentage: 25,
+    reasoning: `The question is about ${query}. I will search the knowledge base first, then summarise what I find.`
+  })
+  await pause(opts.stepMs)
+  if (await cancelled()) return 'cancelled'
+  const parameters = { query, limit: 3 }
+  await emit({ type: 'tool_executing', context, agent_name: 'research_agent', tool_name: 'search_knowledge_base', parameters })
+  const toolStarted = Date.now()
+  await pause(opts.stepMs)
+  if (await cancelled()) return 'cancelled'
+  const matches = (terms.length > 0 ? terms : ['general']).slice(0, 3).map((term, i) => ({ title: `Notes on ${term}`, score: Number((0.92 - i * 0.11).toFixed(2)) }))
+  await emit({
+    type: 'tool_completed',
+    context,
+    agent_name: 'research_agent',
+    tool_name: 'search_knowledge_base',
+    results: { matches },
+    duration: Date.now() - toolStarted,
+    success: true
+  })
+  await pause(opts.stepMs)
+  if (await cancelled()) return 'cancelled'
+  await emit({
+    type: 'agent_completed',
+    context,
+    agent_name: 'supervisor',
+    status: 'completed',
+    final_response: `You asked: "${request.message.slice(0, 200)}". I found ${matches.length} relevant note${matches.length === 1 ? '' : 's'}; the closest is "${matches[0]!.title}".`,
+    result: { matches: matches.length, elapsed_ms: Date.now() - started }
+  })
+  return 'completed'
+}

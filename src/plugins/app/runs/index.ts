@@ -1,0 +1,27 @@
+// The runs plugin: where a user's message goes to become an agent run, chosen in one place.
+import fp from 'fastify-plugin'
+import type { Config } from '../../../config.js'
+import { runReferenceAgent } from '../../../agent/reference-agent.js'
+import { parseIngestBody } from '../../../events/validate.js'
+import { ingestEvents } from '../../../services/ingest.js'
+import { createMemoryRunQueue, createRedisRunQueue, type RunQueue } from './queue.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { runs: RunQueue }
+}
+
+export default fp<{ config: Config }>(async (app, { config }) => {
+  if (app.redis) {
+    app.decorate('runs', createRedisRunQueue(app.redis.command, config.keyPrefix))
+    return
+  }
+  // Embedded: the reference agent runs here and its events take the same path as a worker's.
+  const deps = { store: app.store, fanout: app.fanout, log: app.log }
+  const emit = async (event: Record<string, unknown>): Promise<void> => {
+    await ingestEvents(deps, parseIngestBody(event, 1))
+  }
+  app.decorate('runs', createMemoryRunQueue((request, stopped) => {
+    runReferenceAgent(request, emit, { stepMs: config.agent.stepMs, stopped })
+      .catch((err: unknown) => app.log.warn({ err, run_id: request.context.run_id }, 'reference agent failed'))
+  }))
+}, { name: 'runs', fastify: '5.x', dependencies: ['store', 'fanout'] })
