@@ -46,9 +46,10 @@ const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts)
       return
     }
     const type = (frame as ClientFrame).type ?? 'user_message'
+    // Answers to our own pings need no answer.
+    if (type === 'pong' || type === 'heartbeat_ack') return
     if (type === 'ping') registry.send(conn, pong(conn.userId))
     else if (type === 'heartbeat') registry.send(conn, heartbeatAck())
-    else if (type === 'pong' || type === 'heartbeat_ack') return
     else if (type === 'resume') resume(conn, frame as ClientFrame)
     else if (CHAT_TYPES.has(type) || STOP_TYPES.has(type) || THREAD_TYPES.has(type)) chat(conn, { ...frame, type }, type)
     else registry.send(conn, ack(type, conn.userId))
