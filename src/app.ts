@@ -13,6 +13,7 @@ import runs from './plugins/app/runs/index.js'
 import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
 import websocket from './plugins/external/websocket.js'
+import demo from './routes/demo.js'
 import events from './routes/events.js'
 import health from './routes/health.js'
 import history from './routes/history.js'
@@ -53,6 +54,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(health, { mode: config.mode, instanceId: config.instanceId })
   await app.register(events, { maxBatch: config.ingest.maxBatch })
   await app.register(history)
+  // The demo page and its dev tokens never exist in production.
+  if (config.env !== 'production') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
   await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS })
 
   return app
