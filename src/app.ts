@@ -40,7 +40,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // 1. Infrastructure: sockets, then the connections of production mode.
   await app.register(websocket, { maxPayload: config.ws.maxPayload })
   if (config.redis) await app.register(redis, { redis: config.redis })
-  if (config.database) await app.register(postgres, { url: config.database.url, schema: config.database.schema, max: config.database.poolMax })
+  if (config.database) await app.register(postgres, { url: config.database.url, schema: config.database.schema, max: config.database.poolMax, applicationName: `aeg:${config.instanceId}` })
 
   // 2. Our capabilities, each on top of the previous.
   await app.register(auth, { config })

@@ -12,7 +12,7 @@ const FASTIFY_CODES: Record<string, string> = {
 }
 
 export function registerErrorHandlers (app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError & { details?: unknown }, request, reply) => {
+  app.setErrorHandler((error: FastifyError & { details?: unknown, retryAfter?: number }, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
     if (status >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.info({ code: error.code, message: error.message }, 'request rejected')
@@ -24,6 +24,7 @@ export function registerErrorHandlers (app: FastifyInstance): void {
       message: status >= 500 && status !== 503 ? 'Internal Server Error' : error.message
     }
     if (error.details !== undefined && status < 500) body.details = error.details
+    if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
     return reply.code(status).send(body)
   })
 

@@ -9,7 +9,8 @@ export const HttpErrors = {
   AuthUnavailable: createError<[string]>('AUTH_UNAVAILABLE', '%s', 503),
   NotFound: createError<[string]>('NOT_FOUND', '%s', 404),
   NotReady: createError<[string]>('NOT_READY', '%s', 503),
-  RunConflict: createError<[string]>('RUN_CONFLICT', '%s', 409)
+  RunConflict: createError<[string]>('RUN_CONFLICT', '%s', 409),
+  StoreUnavailable: createError<[string]>('STORE_UNAVAILABLE', '%s', 503)
 } as const
 
 /**

@@ -15,7 +15,9 @@ export async function ingestEvents (deps: { store: EventStore, fanout: Fanout, l
     if (err instanceof RunConflictError) {
       throw Object.assign(new HttpErrors.RunConflict(err.message), { details: { index: err.index, run_id: err.runId } })
     }
-    throw err
+    // Nothing was acknowledged: the producer retries, and event ids make the retry safe even if the commit landed.
+    deps.log.error({ err }, 'storing events failed')
+    throw Object.assign(new HttpErrors.StoreUnavailable('the event log is unavailable; nothing was stored, retry later'), { retryAfter: 1 })
   }
   // Publishes leave in order on one connection, so a user's events arrive in offset order from this instance.
   const results = await Promise.allSettled(stored.map((e) => deps.fanout.publish(e)))

@@ -1,6 +1,6 @@
 // PostgreSQL event log: one transaction per batch that stores, sequences and moves runs along; idempotent by event_id.
 import type { AgentEvent } from '../../../events/envelope.js'
-import type { PgPool, PgPoolClient } from '../../external/postgres.js'
+import { withClient, type PgPool, type PgPoolClient } from '../../external/postgres.js'
 import { planRuns } from './runs.js'
 import type { EventStore, RunRecord, StoredEvent, StreamPosition } from './store.js'
 
@@ -42,18 +42,17 @@ function columns<T> (rows: T[], ...pick: Array<(row: T) => unknown>): unknown[][
 }
 
 async function inTransaction<T> (pool: PgPool, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    const result = await work(client)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined)
-    throw err
-  } finally {
-    client.release()
-  }
+  return await withClient(pool, async (client) => {
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw err
+    }
+  })
 }
 
 export function createPgStore (pool: PgPool): EventStore {
