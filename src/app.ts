@@ -6,6 +6,7 @@ import { registerErrorHandlers } from './error-handler.js'
 import { loggerOptions } from './logger.js'
 import auth from './plugins/app/auth/index.js'
 import fanout from './plugins/app/fanout/index.js'
+import metrics from './plugins/app/metrics.js'
 import store from './plugins/app/store/index.js'
 import streamIngest from './plugins/app/stream-ingest.js'
 import retention from './plugins/app/retention.js'
@@ -43,6 +44,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   if (config.database) await app.register(postgres, { url: config.database.url, schema: config.database.schema, max: config.database.poolMax, applicationName: `aeg:${config.instanceId}` })
 
   // 2. Our capabilities, each on top of the previous.
+  await app.register(metrics)
   await app.register(auth, { config })
   await app.register(store, { config })
   await app.register(fanout, { config })

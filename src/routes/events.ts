@@ -14,7 +14,7 @@ const events: FastifyPluginAsync<{ maxBatch: number }> = async (app, opts) => {
   app.post('/api/v1/events', { schema: { response: { 202: IngestReplySchema } } }, async (request, reply) => {
     // Each event is validated on its own (validate.ts) so the error names its index and field.
     const batch = parseIngestBody(request.body, opts.maxBatch)
-    const result = await ingestEvents({ store: app.store, fanout: app.fanout, log: request.log }, batch)
+    const result = await ingestEvents({ store: app.store, fanout: app.fanout, log: request.log, metrics: app.metrics }, batch)
     return await reply.code(202).send(result)
   })
 }

@@ -23,8 +23,10 @@ const ws: FastifyPluginAsync<{ heartbeatIntervalS: number }> = async (app, opts)
   app.addHook('preValidation', async (request) => {
     try {
       request.identity = await app.auth.authenticate(request)
+      app.metrics.auth('ok')
     } catch (err) {
       request.authError = err instanceof AuthError ? err : new AuthError('AUTH_FAILED', 'authentication failed')
+      app.metrics.auth(request.authError.code)
       request.log.info({ reason: request.authError.message, code: request.authError.code }, 'websocket auth refused')
     }
   })

@@ -3,11 +3,12 @@ import type { FastifyBaseLogger } from 'fastify'
 import { HttpErrors } from '../errors.js'
 import type { AgentEvent } from '../events/envelope.js'
 import type { Fanout } from '../plugins/app/fanout/index.js'
+import type { Metrics } from '../plugins/app/metrics.js'
 import { RunConflictError, type EventStore } from '../plugins/app/store/store.js'
 
 export interface IngestResult { event_ids: string[], stored: number, duplicates: number }
 
-export async function ingestEvents (deps: { store: EventStore, fanout: Fanout, log: FastifyBaseLogger }, events: AgentEvent[]): Promise<IngestResult> {
+export async function ingestEvents (deps: { store: EventStore, fanout: Fanout, log: FastifyBaseLogger, metrics?: Metrics }, events: AgentEvent[]): Promise<IngestResult> {
   let stored
   try {
     ({ stored } = await deps.store.append(events))
@@ -19,6 +20,7 @@ export async function ingestEvents (deps: { store: EventStore, fanout: Fanout, l
     deps.log.error({ err }, 'storing events failed')
     throw Object.assign(new HttpErrors.StoreUnavailable('the event log is unavailable; nothing was stored, retry later'), { retryAfter: 1 })
   }
+  deps.metrics?.ingested(stored, events.length - stored.length)
   // Publishes leave in order on one connection, so a user's events arrive in offset order from this instance.
   const results = await Promise.allSettled(stored.map((e) => deps.fanout.publish(e)))
   const failed = results.filter((r) => r.status === 'rejected').length

@@ -59,7 +59,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
         done.push(id)
       }
     }
-    const deps = { store: app.store, fanout: app.fanout, log }
+    const deps = { store: app.store, fanout: app.fanout, log, metrics: app.metrics }
     try {
       if (good.length > 0) await ingestEvents(deps, good.flatMap((g) => g.events))
       done.push(...good.map((g) => g.id))

@@ -18,6 +18,8 @@ export interface CursorSink {
   write: (frame: string) => void
   /** Tells the client its history could not be replayed, with the current position. */
   failed: (reason: ResumeFailure, position: StreamPosition) => void
+  /** A resume was accepted: the replay follows. */
+  resumed: () => void
   /** Too much piled up while catching up: the socket is to be closed so the client resumes. */
   overflow: () => void
   isOpen: () => boolean
@@ -96,6 +98,7 @@ export class StreamCursor {
         if (earliest === null || earliest > since + 1) failure = 'history_expired'
       }
       if (failure) this.sink.failed(failure, position)
+      else this.sink.resumed()
       this.next = failure ? position.seq + 1 : since + 1
       this.target = Math.max(this.target, position.seq)
     } finally {

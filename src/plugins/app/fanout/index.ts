@@ -36,7 +36,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       return (await app.store.range(userId, from, to, to - from + 1)).map(toWire)
     }
   }
-  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog })
+  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog, observer: app.metrics?.observer })
   broker.onReconnect(() => {
     app.log.warn('broker reconnected: catching every local socket up from history')
     registry.resync().catch((err: unknown) => app.log.error({ err }, 'resync after broker reconnect failed'))

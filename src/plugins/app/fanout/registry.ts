@@ -6,6 +6,7 @@ import { seqOf } from '../../../events/envelope.js'
 import { resumeFailed } from '../../../protocol/frames.js'
 import { userChannel, type Broker } from './broker.js'
 import { StreamCursor, type StreamPosition, type StreamSource } from './cursor.js'
+import type { DeliveryObserver } from '../metrics.js'
 
 export interface Connection {
   readonly id: string
@@ -33,6 +34,7 @@ export interface RegistryOptions {
   prefix: string
   /** Most live frames held for one socket while it catches up; past it the socket is closed to resume. */
   maxBacklog: number
+  observer?: DeliveryObserver
 }
 
 const OPEN = 1
@@ -54,6 +56,7 @@ export class ConnectionRegistry {
       if (seq === undefined) this.send(conn, message)
       else conn.cursor?.offer(message, seq)
     }
+    if (seq !== undefined) this.opts.observer?.delivered(message, entry.conns.size)
   }
 
   /**
@@ -157,8 +160,15 @@ export class ConnectionRegistry {
   private cursorFor (conn: Connection): StreamCursor {
     conn.cursor = new StreamCursor(conn.userId, this.source, {
       write: (frame) => this.send(conn, frame),
-      failed: (reason, position) => this.send(conn, resumeFailed(reason, position)),
-      overflow: () => this.close(conn, 'TRY_AGAIN_LATER', 'too far behind: reconnect and resume'),
+      failed: (reason, position) => {
+        this.opts.observer?.resumed(reason)
+        this.send(conn, resumeFailed(reason, position))
+      },
+      resumed: () => this.opts.observer?.resumed('ok'),
+      overflow: () => {
+        this.opts.observer?.closed('catch_up_backlog')
+        this.close(conn, 'TRY_AGAIN_LATER', 'too far behind: reconnect and resume')
+      },
       isOpen: () => conn.socket.readyState === OPEN
     }, this.opts.maxBacklog, (err) => conn.log.warn({ err }, 'catching up from history failed'))
     return conn.cursor

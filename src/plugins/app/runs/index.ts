@@ -16,7 +16,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     return
   }
   // Embedded: the reference agent runs here and its events take the same path as a worker's.
-  const deps = { store: app.store, fanout: app.fanout, log: app.log }
+  const deps = { store: app.store, fanout: app.fanout, log: app.log, metrics: app.metrics }
   const emit = async (event: Record<string, unknown>): Promise<void> => {
     await ingestEvents(deps, parseIngestBody(event, 1))
   }

@@ -1,0 +1,44 @@
+// /metrics: sockets, events in and out by type, latency, resumes, auth outcomes and dependency health, in Prometheus text.
+import t from 'tap'
+import { build, Client, ctx, ingest, isolate } from './helper.js'
+import { StreamClient } from './stream-client.js'
+
+function value (text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+t.test('metrics reflect what happened', async (t) => {
+  const gw = await build(t, isolate(t))
+  const scrape = async (): Promise<string> => {
+    const res = await fetch(`${gw.http}/metrics`)
+    t.match(res.headers.get('content-type'), /text\/plain/)
+    return await res.text()
+  }
+  const client = new StreamClient('metered')
+  await client.connect(gw.ws)
+  const context = ctx('metered')
+  await ingest(gw.http, { events: Array.from({ length: 32 }, (_, i) => ({ type: 'agent_thinking', context, reasoning: `m${i}` })) })
+  await ingest(gw.http, { events: [{ type: 'agent_thinking', context, reasoning: 'dup', event_id: 'evt_metric_dup' }] })
+  await ingest(gw.http, { events: [{ type: 'agent_thinking', context, reasoning: 'dup', event_id: 'evt_metric_dup' }] })
+  await client.until(33)
+  await client.kill()
+  await client.connect(gw.ws) // resumes: ok
+  const refused = await Client.open(`${gw.ws}/ws?token=bad.token.value`)
+  await refused.closed
+
+  const text = await scrape()
+  t.equal(value(text, 'aeg_sockets'), 1, 'one socket open')
+  t.equal(value(text, 'aeg_users'), 1)
+  t.equal(value(text, 'aeg_events_ingested_total{type="agent_thinking"}'), 33)
+  t.equal(value(text, 'aeg_events_duplicate_total'), 1)
+  t.equal(value(text, 'aeg_frames_delivered_total{type="agent_thinking"}'), 33)
+  t.equal(value(text, 'aeg_resumes_total{outcome="ok"}'), 1)
+  t.ok((value(text, 'aeg_ws_auth_total{outcome="AUTH_FAILED"}') ?? 0) >= 1, 'refused authentications are counted')
+  t.ok((value(text, 'aeg_delivery_latency_seconds_count') ?? 0) >= 2, 'latency is sampled')
+  t.equal(value(text, 'aeg_dependency_up{dependency="redis"}'), 1)
+  t.equal(value(text, 'aeg_dependency_up{dependency="postgres"}'), 1)
+  t.ok(value(text, 'aeg_process_resident_memory_bytes')! > 0, 'process metrics')
+  t.notMatch(text, /metered/, 'no user id in any label')
+  await client.socket?.close()
+})
