@@ -24,15 +24,18 @@ t.test('metrics reflect what happened', async (t) => {
   await client.until(33)
   await client.kill()
   await client.connect(gw.ws) // resumes: ok
+  // Live frames wait until the resume is done: this one arriving means the resume was counted.
+  await ingest(gw.http, { type: 'agent_thinking', context, reasoning: 'after resume' })
+  await client.until(34)
   const refused = await Client.open(`${gw.ws}/ws?token=bad.token.value`)
   await refused.closed
 
   const text = await scrape()
   t.equal(value(text, 'aeg_sockets'), 1, 'one socket open')
   t.equal(value(text, 'aeg_users'), 1)
-  t.equal(value(text, 'aeg_events_ingested_total{type="agent_thinking"}'), 33)
+  t.equal(value(text, 'aeg_events_ingested_total{type="agent_thinking"}'), 34)
   t.equal(value(text, 'aeg_events_duplicate_total'), 1)
-  t.equal(value(text, 'aeg_frames_delivered_total{type="agent_thinking"}'), 33)
+  t.equal(value(text, 'aeg_frames_delivered_total{type="agent_thinking"}'), 34, 'live frames (the replay is not counted again)')
   t.equal(value(text, 'aeg_resumes_total{outcome="ok"}'), 1)
   t.ok((value(text, 'aeg_ws_auth_total{outcome="AUTH_FAILED"}') ?? 0) >= 1, 'refused authentications are counted')
   t.ok((value(text, 'aeg_delivery_latency_seconds_count') ?? 0) >= 2, 'latency is sampled')
