@@ -13,6 +13,7 @@ import retention from './plugins/app/retention.js'
 import runs from './plugins/app/runs/index.js'
 import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
+import pressure from './plugins/external/pressure.js'
 import websocket from './plugins/external/websocket.js'
 import demo from './routes/demo.js'
 import events from './routes/events.js'
@@ -52,13 +53,22 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(retention, { config })
   await app.register(runs, { config })
 
-  // 3. Routes, each in its own scope with its own guards.
+  // 3. Routes, each in its own scope with its own guards. Health stays outside the pressure guard: a busy
+  // instance must still look alive to Cloud Run, or it would be restarted when it is needed most.
   await app.register(health, { mode: config.mode, instanceId: config.instanceId })
+  await app.register(async (served) => {
+    if (config.pressure.maxEventLoopDelayMs > 0) await served.register(pressure, { maxEventLoopDelayMs: config.pressure.maxEventLoopDelayMs })
+    await served.register(servedRoutes, { config })
+  })
+
+  return app
+}
+
+/** The routes that do the work, under the pressure guard. */
+async function servedRoutes (app: FastifyInstance, { config }: { config: Config }): Promise<void> {
   await app.register(events, { maxBatch: config.ingest.maxBatch })
   await app.register(history)
   // The demo page and its dev tokens never exist in production.
   if (config.env !== 'production') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
   await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS })
-
-  return app
 }

@@ -34,6 +34,7 @@ export const EnvSchema = Type.Object({
   INGEST_STREAM_KEY: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   INGEST_STREAM_GROUP: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'gateway' }),
   AGENT_STEP_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 400 }),
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   INGEST_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
   INGEST_BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
@@ -69,6 +70,8 @@ export interface Config {
   /** Hot history per user in the broker; the durable log in PostgreSQL keeps events for `retentionHours`. */
   history: { size: number, ttlMs: number, retentionHours: number, retentionIntervalS: number, maxBacklog: number }
   ws: { maxPayload: number, heartbeatIntervalS: number }
+  /** Event-loop delay past which new requests and upgrades get 503 (0: never). */
+  pressure: { maxEventLoopDelayMs: number }
   /** The in-process reference agent of the embedded mode. */
   agent: { stepMs: number }
 }
@@ -184,6 +187,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       maxBacklog: env.MAX_CATCHUP_BACKLOG
     },
     ws: { maxPayload: env.WS_MAX_PAYLOAD, heartbeatIntervalS: env.HEARTBEAT_INTERVAL_S },
+    pressure: { maxEventLoopDelayMs: env.PRESSURE_MAX_EVENT_LOOP_DELAY_MS },
     agent: { stepMs: env.AGENT_STEP_MS }
   }
 }
