@@ -6,12 +6,15 @@ import { registerErrorHandlers } from './error-handler.js'
 import { loggerOptions } from './logger.js'
 import auth from './plugins/app/auth/index.js'
 import fanout from './plugins/app/fanout/index.js'
+import sessions from './plugins/app/sessions/index.js'
 import store from './plugins/app/store/index.js'
 import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
 import websocket from './plugins/external/websocket.js'
+import admin from './routes/admin.js'
 import events from './routes/events.js'
 import health from './routes/health.js'
+import tickets from './routes/tickets.js'
 import ws from './routes/ws.js'
 
 export interface BuildOptions {
@@ -41,11 +44,14 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(auth, { config })
   await app.register(store, { config })
   await app.register(fanout, { config })
+  await app.register(sessions, { config })
 
   // 3. Routes, each in its own scope with its own guards.
   await app.register(health, { mode: config.mode, instanceId: config.instanceId })
   await app.register(events, { maxBatch: config.ingest.maxBatch })
-  await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS })
+  await app.register(tickets)
+  await app.register(admin)
+  await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS, allowedOrigins: config.session.allowedOrigins })
 
   return app
 }

@@ -2,6 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import { CloseCodes, type CloseCode } from '../../../errors.js'
+import type { Identity } from '../auth/identity.js'
 import { userChannel, type Broker } from './broker.js'
 
 export interface Connection {
@@ -10,6 +11,8 @@ export interface Connection {
   readonly socket: WebSocket
   readonly openedAt: number
   readonly log: FastifyBaseLogger
+  /** The verified token the socket lives on; replaced by an auth_refresh for the same user. */
+  identity: Identity
 }
 
 interface UserEntry {
@@ -97,6 +100,14 @@ export class ConnectionRegistry {
   closeAll (code: CloseCode): void {
     for (const entry of this.users.values()) {
       for (const conn of entry.conns) this.close(conn, code)
+    }
+  }
+
+  /** This instance's registered sockets: all of them, or one user's. */
+  * list (userId?: string): Generator<Connection> {
+    const entries = userId === undefined ? this.users.values() : [this.users.get(userId)]
+    for (const entry of entries) {
+      if (entry !== undefined) yield * entry.conns
     }
   }
 
