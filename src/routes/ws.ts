@@ -121,7 +121,7 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
       }
       const type = (frame as ClientFrame).type ?? 'user_message'
       if (type === 'ping') registry.send(conn, pong(conn.userId))
-      else if (type === 'auth_refresh') void refresh((frame as ClientFrame).token)
+      else if (type === 'auth_refresh') refresh((frame as ClientFrame).token).catch((err: unknown) => log.error({ err }, 'auth_refresh failed'))
       else registry.send(conn, ack(type, conn.userId))
     }
 

@@ -11,15 +11,15 @@ import { ExpiryWatch, type ExpiryHandlers } from './expiry.js'
 import { createMemorySocketCap, createRedisSocketCap, type SocketCap } from './socket-cap.js'
 
 /** What travels on the control channel; other services may publish it too (docs/auth.md). */
-const RevokeMessage = Type.Object({
+const RevokeMessageSchema = Type.Object({
   type: Type.Literal('revoke'),
   user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   jti: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   /** Epoch milliseconds of the revocation; a user-wide one spares tokens issued later. Default: now. */
   at: Type.Optional(Type.Number({ minimum: 0 }))
 })
-type RevokeMessage = Type.Static<typeof RevokeMessage>
-const checkRevoke = Compile(RevokeMessage)
+type RevokeMessage = Type.Static<typeof RevokeMessageSchema>
+const checkRevoke = Compile(RevokeMessageSchema)
 
 export interface Sessions {
   /** Takes one of the user's socket slots across all instances; false when the cap is reached. */
