@@ -141,6 +141,22 @@ export class Client {
   }
 }
 
+/** Opens a socket that must be refused: one error_message with `code`, then the close `closeCode`. */
+export async function expectRefused (t: { equal: (a: unknown, b: unknown, m?: string) => void }, url: string, opts: Parameters<typeof Client.open>[1] = {}, code = 'AUTH_FAILED', closeCode = code === 'AUTH_UNAVAILABLE' ? 1011 : 1008): Promise<Frame> {
+  const c = await Client.open(url, opts)
+  const frame = await c.next('error_message')
+  t.equal(frame.error_code, code, `error_message ${code}`)
+  t.equal(c.frames.length, 1, 'nothing but the error frame')
+  const { code: closed } = await c.closed
+  t.equal(closed, closeCode, `closed with ${closeCode}`)
+  return frame
+}
+
+/** Authorization header options for Client.open. */
+export function bearer (jwt: string): { headers: Record<string, string> } {
+  return { headers: { authorization: `Bearer ${jwt}` } }
+}
+
 let counter = 0
 /** A valid execution context for `user` (ids long and specific enough to pass the placeholder rules). */
 export function ctx (user: string, run = `run_${++counter}_${randomBytes(4).toString('hex')}`): Record<string, string> {
