@@ -1,13 +1,13 @@
 // Remote verification against a real local auth service: the contract's cases, outages as 1011, the breaker,
 // single flight, and a cache bounded by the token's expiry.
 import { setTimeout as delay } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { type AuthFixture, startAuthService } from './fixtures/auth-service.js'
 import { LogCapture } from './fixtures/log-capture.js'
 import { mint, unsigned } from './fixtures/tokens.js'
 import { bearer, build, Client, DEV_SECRET, expectRefused, isolate, type Running, SERVICE } from './helper.js'
 
-type Tap = typeof t
+type Tap = Test
 const SECRET = 'remote-fixture-secret-0123456789abcdef'
 const logs = new LogCapture()
 logs.secret(SECRET, SERVICE.secret, DEV_SECRET)

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { basename } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
+import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import WebSocket from 'ws'
 import { buildApp } from '../src/app.js'
@@ -142,7 +143,7 @@ export class Client {
 }
 
 /** Opens a socket that must be refused: one error_message with `code`, then the close `closeCode`. */
-export async function expectRefused (t: { equal: (a: unknown, b: unknown, m?: string) => void }, url: string, opts: Parameters<typeof Client.open>[1] = {}, code = 'AUTH_FAILED', closeCode = code === 'AUTH_UNAVAILABLE' ? 1011 : 1008): Promise<Frame> {
+export async function expectRefused (t: Pick<Test, 'equal'>, url: string, opts: Parameters<typeof Client.open>[1] = {}, code = 'AUTH_FAILED', closeCode = code === 'AUTH_UNAVAILABLE' ? 1011 : 1008): Promise<Frame> {
   const c = await Client.open(url, opts)
   const frame = await c.next('error_message')
   t.equal(frame.error_code, code, `error_message ${code}`)
