@@ -46,9 +46,10 @@ function describe (err: unknown): string {
 export function createRemoteVerifier (opts: RemoteOptions): TokenVerifier {
   const base = new URL(opts.serviceUrl)
   const prefix = base.pathname.replace(/\/+$/, '')
-  // An undici Agent rather than fetch + AbortSignal: it separates the connect timeout (a dead host fails in
-  // 0.8 s) from the read timeout (a slow answer), as the platform's httpx client does. The overall signal
-  // bounds the time a call may also spend queued for a free connection.
+  // An undici Agent rather than fetch + one AbortSignal: it has its own connect timeout, so a dead host fails
+  // after 0.8 s however long the read timeout is, as with the platform's httpx client. undici checks its
+  // headers/body timeouts on a coarse (about 1 s) clock, so the AbortSignal is what holds a call to
+  // connect + read in all: a slow or hanging service, or a wait for a free connection, never takes longer.
   const agent = new Agent({
     connect: { timeout: opts.connectTimeoutMs },
     headersTimeout: opts.readTimeoutMs,
