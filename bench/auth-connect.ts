@@ -1,5 +1,4 @@
-// `npx tsx bench/auth-connect.ts [--production] [--connects N] [--concurrency C]`: sockets connected per second in
-// remote auth mode, with a warm verification cache and with every connect going to the (local fixture) auth service.
+// `npx tsx bench/auth-connect.ts [--production] [--connects N] [--concurrency C]`: remote-auth connects per second, warm cache vs every connect to the auth service.
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import WebSocket from 'ws'

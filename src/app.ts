@@ -49,7 +49,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // 3. Routes, each in its own scope with its own guards.
   await app.register(health, { mode: config.mode, instanceId: config.instanceId })
   await app.register(events, { maxBatch: config.ingest.maxBatch })
-  await app.register(tickets)
+  await app.register(tickets, { allowedOrigins: config.session.allowedOrigins })
   await app.register(admin)
   await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS, allowedOrigins: config.session.allowedOrigins })
 

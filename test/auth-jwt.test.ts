@@ -1,5 +1,4 @@
-// Local verification (AUTH_MODE=jwt): HS256 platform tokens with a shared secret, RS256/ES256/EdDSA through a JWKS
-// URL with key rotation while sockets are open, clock skew, and no alg none or algorithm confusion.
+// Local verification (AUTH_MODE=jwt): HS256 with a secret, RS256/ES256/EdDSA via JWKS with rotation, skew, no alg none or confusion.
 import { exportSPKI } from 'jose'
 import t from 'tap'
 import { startJwksServer, signingKey, type SigningKey } from './fixtures/jwks-server.js'

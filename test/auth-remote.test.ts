@@ -1,5 +1,4 @@
-// Remote verification against a real local auth service: the contract's cases, outages as 1011, the breaker,
-// single flight, and a cache bounded by the token's expiry.
+// Remote verification against a real local auth service: contract cases, outages as 1011, breaker, single flight, cache bounds.
 import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { type AuthFixture, startAuthService } from './fixtures/auth-service.js'

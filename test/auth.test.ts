@@ -1,5 +1,4 @@
-// Auth at the socket: bad tokens get AUTH_FAILED and 1008, every accepted token form works, remote mode asks the
-// auth service, and nothing lets a request through unverified.
+// Auth at the socket: bad tokens get AUTH_FAILED and 1008, every token form works, and nothing gets in unverified.
 import t, { type Test } from 'tap'
 import { startAuthService } from './fixtures/auth-service.js'
 import { LogCapture } from './fixtures/log-capture.js'

@@ -73,6 +73,17 @@ t.test('slots of a dead instance do not count once their leases have lapsed', as
   await c.close()
 })
 
+t.test('a graceful shutdown gives the instance\'s slots back at once', async (t) => {
+  const iso = isolate(t)
+  const gw = await build(t, iso, {}, logs.logger)
+  const r = redis(t)
+  await connect(gw, 'tess')
+  await connect(gw, 'tess')
+  t.equal(await r.zcard(`${iso.prefix}sockets:{tess}`), 2)
+  await gw.app.close()
+  t.equal(await r.zcard(`${iso.prefix}sockets:{tess}`), 0, 'no lease left to lapse')
+})
+
 t.test('the embedded mode enforces the cap in memory', async (t) => {
   const gw = await build(t, null, { MAX_SOCKETS_PER_USER: '2' }, logs.logger)
   const a = await connect(gw, 'sam')

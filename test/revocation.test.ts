@@ -1,5 +1,4 @@
-// Revocation: an admin call or a control-channel message closes a user's (or one token's) sockets on every instance
-// within 2 s, and the revoked token cannot come back.
+// Revocation: an admin call or a control message closes a user's or a token's sockets on every instance within 2 s.
 import t from 'tap'
 import { LogCapture } from './fixtures/log-capture.js'
 import { bearer, build, Client, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token } from './helper.js'

@@ -118,6 +118,25 @@ t.test('the embedded mode keeps tickets in memory behind the same interface', as
   await c.close()
 })
 
+t.test('browsers on an allowed origin may buy a ticket cross-origin (CORS); other origins may not', async (t) => {
+  const gw = await build(t, isolate(t), { ALLOWED_ORIGINS: 'https://app.example.com' }, logs.logger)
+  const preflight = async (origin: string): Promise<Response> => await fetch(`${gw.http}/api/websocket/ticket`, {
+    method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' }
+  })
+  const allowed = await preflight('https://app.example.com')
+  t.equal(allowed.status, 204)
+  t.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com')
+  t.match(allowed.headers.get('access-control-allow-headers'), /authorization/)
+  t.equal((await preflight('https://evil.example.com')).headers.get('access-control-allow-origin'), null, 'no CORS grant for another origin')
+
+  const res = await fetch(`${gw.http}/api/websocket/ticket`, { method: 'POST', headers: { origin: 'https://app.example.com', authorization: `Bearer ${await token('fay')}` } })
+  t.equal(res.headers.get('access-control-allow-origin'), 'https://app.example.com')
+  logs.secret(((await res.json()) as TicketReply).ticket_id)
+  const refused = await fetch(`${gw.http}/api/websocket/ticket`, { method: 'POST', headers: { origin: 'https://app.example.com' } })
+  t.equal(refused.status, 401)
+  t.equal(refused.headers.get('access-control-allow-origin'), 'https://app.example.com', 'errors carry the grant too, so the page can read them')
+})
+
 t.test('no token, ticket or secret reached a log line of this file', async (t) => {
   t.ok(logs.lines.some((l) => l.includes('ticket=[REDACTED]')), 'ticket query strings were logged, redacted')
   t.same(logs.leaks(), [], 'no leak')

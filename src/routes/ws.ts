@@ -1,10 +1,10 @@
-// The user-scoped WebSocket at /ws and /api/v1/websocket: check the origin, authenticate, admit, register, then
-// answer client frames and hold the socket to its token's expiry.
+// The user-scoped WebSocket at /ws and /api/v1/websocket: origin, auth, cap, registration, client frames, token expiry.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError, HttpErrors } from '../errors.js'
 import type { Identity } from '../plugins/app/auth/identity.js'
+import { originAllowed } from '../plugins/app/auth/origin.js'
 import { parseProtocols } from '../plugins/app/auth/tokens.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import { ack, authRefreshed, checkClientFrame, connectionEstablished, errorMessage, pong, tokenExpiring, type ClientFrame } from '../protocol/frames.js'
@@ -19,16 +19,6 @@ export interface WsOptions {
   heartbeatIntervalS: number
   /** Origins allowed to open a socket; empty: any. */
   allowedOrigins: string[]
-}
-
-/** A browser always sends Origin; a client that sends none is not a browser and cannot be hijacked cross-site. */
-export function originAllowed (origin: string | undefined, allowed: readonly string[]): boolean {
-  if (origin === undefined || allowed.length === 0) return true
-  try {
-    return allowed.includes(new URL(origin).origin)
-  } catch {
-    return false
-  }
 }
 
 const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {

@@ -1,5 +1,7 @@
-// A circuit breaker for the auth service. Forty lines of state machine rather than opossum: we need consecutive
-// failures, one half-open trial and a state to report, not opossum's rolling windows, timeouts, events and fallbacks.
+// A circuit breaker for the auth service: consecutive failures open it, one trial call after a delay closes it again.
+
+// Forty lines of state machine rather than opossum: we need consecutive failures, one half-open trial and a state
+// to report, not opossum's rolling windows, its own timeouts, events and fallbacks.
 export type BreakerState = 'closed' | 'open' | 'half-open'
 
 export interface BreakerOptions {

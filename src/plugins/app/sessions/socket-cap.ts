@@ -1,6 +1,7 @@
-// The per-user socket cap. Redis: a sorted set per user of connection ids scored by a lease expiry that each
-// instance renews while the socket lives, so a crashed instance's sockets stop counting once their leases lapse.
-// A plain counter (INCR/DECR) would keep a dead instance's counts forever.
+// The per-user socket cap across instances: a Redis sorted set of leased connection ids per user, or a map in memory.
+
+// Why a sorted set scored by lease expiry: each instance renews its sockets' leases while they live, so a crashed
+// instance's sockets stop counting once their leases lapse. A plain counter (INCR/DECR) would keep them forever.
 import type { Result } from 'ioredis'
 import type { RedisClient } from '../../external/redis.js'
 
@@ -49,6 +50,7 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
   // The instance id in the member keeps two instances' connection ids apart and says who holds a slot.
   const member = (connId: string): string => `${opts.instanceId}:${connId}`
   const local = new Map<string, Set<string>>()
+  const releasing = new Set<Promise<number>>()
 
   const renew = (): void => {
     if (local.size === 0) return
@@ -73,7 +75,9 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
       const set = local.get(userId)
       if (set === undefined || !set.delete(member(connId))) return
       if (set.size === 0) local.delete(userId)
-      await redis.zrem(capKey(opts.prefix, userId), member(connId))
+      const removal = redis.zrem(capKey(opts.prefix, userId), member(connId))
+      releasing.add(removal)
+      try { await removal } finally { releasing.delete(removal) }
     },
     async count (userId) {
       const now = Date.now()
@@ -81,6 +85,16 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
     },
     async close () {
       clearInterval(timer)
+      // A graceful shutdown gives its slots back at once instead of letting the leases lapse; bounded, like every shutdown step.
+      // Releases already sent (sockets closed by the shutdown) are awaited too, before Redis is quit.
+      const pipeline = redis.pipeline()
+      for (const [userId, members] of local) pipeline.zrem(capKey(opts.prefix, userId), ...members)
+      local.clear()
+      let timeout: NodeJS.Timeout | undefined
+      await Promise.race([
+        Promise.allSettled([pipeline.exec().catch(opts.onError), ...releasing]),
+        new Promise((resolve) => { timeout = setTimeout(resolve, 1000) })
+      ]).finally(() => clearTimeout(timeout))
     }
   }
 }
