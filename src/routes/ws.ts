@@ -36,7 +36,9 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
     try {
       request.identity = await app.auth.authenticateUpgrade(request)
     } catch (err) {
-      request.authError = err instanceof AuthError ? err : new AuthError('AUTH_FAILED', 'authentication failed')
+      // Only a verdict on the token is 1008; anything unexpected is our fault, so retryable (1011), and logged.
+      if (!(err instanceof AuthError)) request.log.error({ err }, 'websocket auth failed unexpectedly')
+      request.authError = err instanceof AuthError ? err : new AuthError('AUTH_UNAVAILABLE', 'authentication could not complete, retry')
       request.log.info({ reason: request.authError.message, code: request.authError.code }, 'websocket auth refused')
     }
   })

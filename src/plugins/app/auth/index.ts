@@ -144,7 +144,9 @@ export async function requireUser (request: FastifyRequest): Promise<void> {
   try {
     request.identity = await request.server.auth.authenticate(request)
   } catch (err) {
-    if (err instanceof AuthError && err.code === 'AUTH_UNAVAILABLE') throw new HttpErrors.AuthUnavailable(err.message)
-    throw new HttpErrors.AuthFailed(err instanceof AuthError ? err.message : 'authentication failed')
+    // Anything but a verdict on the token is a 5xx for the error handler, never a 401.
+    if (!(err instanceof AuthError)) throw err
+    if (err.code === 'AUTH_UNAVAILABLE') throw new HttpErrors.AuthUnavailable(err.message)
+    throw new HttpErrors.AuthFailed(err.message)
   }
 }
