@@ -4,18 +4,12 @@ import t from 'tap'
 import { startJwksServer, signingKey, type SigningKey } from './fixtures/jwks-server.js'
 import { LogCapture } from './fixtures/log-capture.js'
 import { mint, unsigned } from './fixtures/tokens.js'
-import { bearer, build, Client, DEV_SECRET, expectRefused, isolate, type Running, SERVICE } from './helper.js'
+import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, SERVICE } from './helper.js'
 
 const SECRET = 'local-jwt-secret-0123456789abcdefghij'
 const logs = new LogCapture()
 logs.secret(SECRET, SERVICE.secret, DEV_SECRET)
 const nowS = (): number => Math.floor(Date.now() / 1000)
-
-async function connect (gw: Running, jwt: string): Promise<Client> {
-  const c = await Client.open(`${gw.ws}/ws`, bearer(jwt))
-  await c.next('connection_established')
-  return c
-}
 
 const withKey = (key: SigningKey, sub: string, opts: Partial<Parameters<typeof mint>[0]> = {}): Promise<string> =>
   mint({ key: key.privateKey, alg: key.alg, kid: key.kid, sub, ...opts })

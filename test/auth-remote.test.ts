@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { type AuthFixture, startAuthService } from './fixtures/auth-service.js'
 import { LogCapture } from './fixtures/log-capture.js'
 import { mint, unsigned } from './fixtures/tokens.js'
-import { bearer, build, Client, DEV_SECRET, expectRefused, isolate, type Running, SERVICE } from './helper.js'
+import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, type Running, SERVICE } from './helper.js'
 
 type Tap = Test
 const SECRET = 'remote-fixture-secret-0123456789abcdef'
@@ -22,12 +22,6 @@ async function fixture (t: Tap): Promise<AuthFixture> {
 
 async function gateway (t: Tap, f: AuthFixture, env: Record<string, string> = {}): Promise<Running> {
   return await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: f.url, ...env }, logs.logger)
-}
-
-async function connect (gw: Running, jwt: string): Promise<Client> {
-  const c = await Client.open(`${gw.ws}/ws`, bearer(jwt))
-  await c.next('connection_established')
-  return c
 }
 
 t.test('the contract: only valid:true with a user_id lets a user in; every bad token is 1008', async (t) => {

@@ -2,7 +2,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
 import { LogCapture } from './fixtures/log-capture.js'
-import { bearer, build, Client, DEV_SECRET, isolate, type Running, SERVICE, token } from './helper.js'
+import { build, Client, connect, DEV_SECRET, isolate, SERVICE, token } from './helper.js'
 
 const logs = new LogCapture()
 logs.secret(SERVICE.secret, DEV_SECRET)
@@ -10,12 +10,6 @@ logs.secret(SERVICE.secret, DEV_SECRET)
 const TIMING = { TOKEN_EXPIRY_WARNING_MS: '1000', TOKEN_EXPIRY_GRACE_MS: '100' }
 
 const expOf = (jwt: string): number => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp
-
-async function connect (gw: Running, jwt: string): Promise<Client> {
-  const c = await Client.open(`${gw.ws}/ws`, bearer(jwt))
-  await c.next('connection_established')
-  return c
-}
 
 t.test('without a refresh: token_expiring, then 1008 "token expired" once the grace is over', async (t) => {
   const gw = await build(t, isolate(t), TIMING, logs.logger)

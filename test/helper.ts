@@ -142,6 +142,13 @@ export class Client {
   }
 }
 
+/** Opens a socket on `gw` with this token in `Authorization: Bearer` and waits for connection_established. */
+export async function connect (gw: { ws: string }, jwt: string, headers: Record<string, string> = {}): Promise<Client> {
+  const c = await Client.open(`${gw.ws}/ws`, { headers: { authorization: `Bearer ${jwt}`, ...headers } })
+  await c.next('connection_established')
+  return c
+}
+
 /** Opens a socket that must be refused: one error_message with `code`, then the close `closeCode`. */
 export async function expectRefused (t: Pick<Test, 'equal'>, url: string, opts: Parameters<typeof Client.open>[1] = {}, code = 'AUTH_FAILED', closeCode = code === 'AUTH_UNAVAILABLE' ? 1011 : 1008): Promise<Frame> {
   const c = await Client.open(url, opts)

@@ -1,7 +1,7 @@
 // Revocation: an admin call or a control message closes a user's or a token's sockets on every instance within 2 s.
 import t from 'tap'
 import { LogCapture } from './fixtures/log-capture.js'
-import { bearer, build, Client, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token } from './helper.js'
+import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token } from './helper.js'
 
 const logs = new LogCapture()
 logs.secret(SERVICE.secret, DEV_SECRET)
@@ -10,12 +10,6 @@ const SERVICE_HEADERS = { 'content-type': 'application/json', 'x-service-id': SE
 async function revoke (gw: Running, body: unknown, headers: Record<string, string> = SERVICE_HEADERS): Promise<{ status: number, body: Record<string, unknown> }> {
   const res = await fetch(`${gw.http}/api/v1/admin/revoke`, { method: 'POST', headers, body: JSON.stringify(body) })
   return { status: res.status, body: await res.json() as Record<string, unknown> }
-}
-
-async function connect (gw: Running, jwt: string): Promise<Client> {
-  const c = await Client.open(`${gw.ws}/ws`, bearer(jwt))
-  await c.next('connection_established')
-  return c
 }
 
 t.test('revoking a user closes their sockets on both instances within 2 s; other users keep theirs', async (t) => {
