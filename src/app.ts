@@ -7,6 +7,7 @@ import { loggerOptions } from './logger.js'
 import auth from './plugins/app/auth/index.js'
 import fanout from './plugins/app/fanout/index.js'
 import metrics from './plugins/app/metrics.js'
+import sessions from './plugins/app/sessions/index.js'
 import store from './plugins/app/store/index.js'
 import streamIngest from './plugins/app/stream-ingest.js'
 import retention from './plugins/app/retention.js'
@@ -15,10 +16,12 @@ import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
 import pressure from './plugins/external/pressure.js'
 import websocket from './plugins/external/websocket.js'
+import admin from './routes/admin.js'
 import demo from './routes/demo.js'
 import events from './routes/events.js'
 import health from './routes/health.js'
 import history from './routes/history.js'
+import tickets from './routes/tickets.js'
 import ws from './routes/ws.js'
 
 export interface BuildOptions {
@@ -49,6 +52,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(auth, { config })
   await app.register(store, { config })
   await app.register(fanout, { config })
+  await app.register(sessions, { config })
   await app.register(streamIngest, { config })
   await app.register(retention, { config })
   await app.register(runs, { config })
@@ -67,8 +71,10 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
 /** The routes that do the work, under the pressure guard. */
 async function servedRoutes (app: FastifyInstance, { config }: { config: Config }): Promise<void> {
   await app.register(events, { maxBatch: config.ingest.maxBatch })
+  await app.register(tickets, { allowedOrigins: config.session.allowedOrigins })
+  await app.register(admin)
   await app.register(history)
   // The demo page and its dev tokens never exist in production.
   if (config.env !== 'production') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
-  await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS })
+  await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS, allowedOrigins: config.session.allowedOrigins })
 }

@@ -17,10 +17,30 @@ export const EnvSchema = Type.Object({
   DATABASE_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   MIGRATE_ON_BOOT: Type.Boolean({ default: true }),
 
-  AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('remote')], { default: 'dev' }),
+  AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('remote'), Type.Literal('jwt')], { default: 'dev' }),
   DEV_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   AUTH_SERVICE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
-  AUTH_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1600 }),
+  // The platform's staging client: connect 0.8 s, read 1.6 s (contract section 1.4).
+  AUTH_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 800 }),
+  AUTH_READ_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 1600 }),
+  AUTH_CACHE_TTL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
+  AUTH_CACHE_MAX: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10000 }),
+  AUTH_BREAKER_FAILURES: Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
+  AUTH_BREAKER_RESET_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 10000 }),
+  AUTH_BLACKLIST_CHECK: Type.Boolean({ default: false }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'netra-auth-service' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'netra-platform' }),
+  JWT_CLOCK_SKEW_S: Type.Integer({ minimum: 0, maximum: 600, default: 30 }),
+  JWKS_COOLDOWN_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30000 }),
+  JWKS_CACHE_MAX_AGE_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 600000 }),
+
+  TOKEN_EXPIRY_WARNING_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60000 }),
+  TOKEN_EXPIRY_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000 }),
+  REVOCATION_TTL_S: Type.Integer({ minimum: 60, maximum: 30 * 86400, default: 86400 }),
+  ALLOWED_ORIGINS: Type.String({ default: '' }),
+  MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 100000, default: 10 }),
 
   SERVICE_ID: Type.Optional(Type.String({ minLength: 1 })),
   SERVICE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
@@ -62,9 +82,8 @@ export interface Config {
   redis?: { url?: string, clusterNodes?: Array<{ host: string, port: number }>, keyPrefix: string }
   database?: { url: string, schema: string, poolMax: number, migrateOnBoot: boolean }
   keyPrefix: string
-  auth:
-  | { mode: 'dev', secret: string }
-  | { mode: 'remote', serviceUrl: string, timeoutMs: number }
+  auth: AuthConfig
+  session: SessionConfig
   service: { id: string, secret: string }
   ingest: { maxBatch: number, bodyLimit: number, stream?: { key: string, group: string } }
   /** Hot history per user in the broker; the durable log in PostgreSQL keeps events for `retentionHours`. */
@@ -74,6 +93,42 @@ export interface Config {
   pressure: { maxEventLoopDelayMs: number }
   /** The in-process reference agent of the embedded mode. */
   agent: { stepMs: number }
+}
+
+export interface LocalJwtConfig {
+  /** HS256 shared secret, for the platform's own tokens. */
+  secret?: string
+  /** RS256/ES256/EdDSA keys, fetched and cached from this URL. */
+  jwksUrl?: string
+  issuer: string
+  audience: string
+  clockSkewS: number
+  jwksCooldownMs: number
+  jwksCacheMaxAgeMs: number
+  jwksTimeoutMs: number
+}
+
+export type AuthConfig =
+  | { mode: 'dev', secret: string, clockSkewS: number }
+  | ({ mode: 'jwt' } & LocalJwtConfig)
+  | {
+    mode: 'remote'
+    serviceUrl: string
+    connectTimeoutMs: number
+    readTimeoutMs: number
+    cache: { ttlS: number, max: number }
+    breaker: { failures: number, resetMs: number }
+    blacklistCheck: boolean
+  }
+
+/** What applies to every socket once its user is known. */
+export interface SessionConfig {
+  expiryWarningMs: number
+  expiryGraceMs: number
+  revocationTtlS: number
+  /** Origins allowed to open a socket; empty means any (refused at boot in production). */
+  allowedOrigins: string[]
+  maxSocketsPerUser: number
 }
 
 export class ConfigError extends Error {
@@ -131,14 +186,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('REDIS_URL', 'is required when NODE_ENV=production (the embedded mode keeps nothing and serves one instance)')
   }
 
-  let auth: Config['auth']
-  if (env.AUTH_MODE === 'dev') {
-    if (production) throw new ConfigError('AUTH_MODE', 'must not be "dev" when NODE_ENV=production')
-    auth = { mode: 'dev', secret: env.DEV_JWT_SECRET ?? EMBEDDED_DEFAULTS.DEV_JWT_SECRET }
-  } else {
-    if (!env.AUTH_SERVICE_URL) throw new ConfigError('AUTH_SERVICE_URL', 'is required when AUTH_MODE=remote')
-    auth = { mode: 'remote', serviceUrl: env.AUTH_SERVICE_URL.replace(/\/+$/, ''), timeoutMs: env.AUTH_TIMEOUT_MS }
-  }
+  const auth = authConfig(env, production)
 
   if (mode === 'production' && (!env.SERVICE_ID || !env.SERVICE_SECRET)) {
     throw new ConfigError(env.SERVICE_ID ? 'SERVICE_SECRET' : 'SERVICE_ID', 'is required in production mode (agent backends authenticate with it)')
@@ -146,6 +194,11 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   const service = { id: env.SERVICE_ID ?? EMBEDDED_DEFAULTS.SERVICE_ID, secret: env.SERVICE_SECRET ?? EMBEDDED_DEFAULTS.SERVICE_SECRET }
   if (production && service.secret === EMBEDDED_DEFAULTS.SERVICE_SECRET) {
     throw new ConfigError('SERVICE_SECRET', 'must not be the development value from .env.example when NODE_ENV=production')
+  }
+  const allowedOrigins = parseOrigins(env.ALLOWED_ORIGINS)
+  // An empty list means "any Origin": fine on a laptop, cross-site WebSocket hijacking in production.
+  if (production && allowedOrigins.length === 0) {
+    throw new ConfigError('ALLOWED_ORIGINS', 'is required when NODE_ENV=production (comma-separated origins allowed to open sockets, e.g. https://app.example.com)')
   }
 
   return {
@@ -171,6 +224,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     keyPrefix: env.REDIS_KEY_PREFIX,
     auth,
+    session: {
+      expiryWarningMs: env.TOKEN_EXPIRY_WARNING_MS,
+      expiryGraceMs: env.TOKEN_EXPIRY_GRACE_MS,
+      revocationTtlS: env.REVOCATION_TTL_S,
+      allowedOrigins,
+      maxSocketsPerUser: env.MAX_SOCKETS_PER_USER
+    },
     service,
     ingest: {
       maxBatch: env.INGEST_MAX_BATCH,
@@ -190,4 +250,56 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     pressure: { maxEventLoopDelayMs: env.PRESSURE_MAX_EVENT_LOOP_DELAY_MS },
     agent: { stepMs: env.AGENT_STEP_MS }
   }
+}
+
+function authConfig (env: Env, production: boolean): AuthConfig {
+  if (env.AUTH_MODE === 'dev') {
+    if (production) throw new ConfigError('AUTH_MODE', 'must not be "dev" when NODE_ENV=production')
+    return { mode: 'dev', secret: env.DEV_JWT_SECRET ?? EMBEDDED_DEFAULTS.DEV_JWT_SECRET, clockSkewS: env.JWT_CLOCK_SKEW_S }
+  }
+  if (env.AUTH_MODE === 'jwt') {
+    if (!env.JWT_SECRET && !env.JWT_JWKS_URL) throw new ConfigError('JWT_SECRET', 'or JWT_JWKS_URL is required when AUTH_MODE=jwt')
+    if (production && env.JWT_SECRET === EMBEDDED_DEFAULTS.DEV_JWT_SECRET) {
+      throw new ConfigError('JWT_SECRET', 'must not be the development value from .env.example when NODE_ENV=production')
+    }
+    return {
+      mode: 'jwt',
+      secret: env.JWT_SECRET,
+      jwksUrl: env.JWT_JWKS_URL,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      clockSkewS: env.JWT_CLOCK_SKEW_S,
+      jwksCooldownMs: env.JWKS_COOLDOWN_MS,
+      jwksCacheMaxAgeMs: env.JWKS_CACHE_MAX_AGE_MS,
+      jwksTimeoutMs: env.AUTH_CONNECT_TIMEOUT_MS + env.AUTH_READ_TIMEOUT_MS
+    }
+  }
+  if (!env.AUTH_SERVICE_URL) throw new ConfigError('AUTH_SERVICE_URL', 'is required when AUTH_MODE=remote')
+  return {
+    mode: 'remote',
+    serviceUrl: env.AUTH_SERVICE_URL.replace(/\/+$/, ''),
+    connectTimeoutMs: env.AUTH_CONNECT_TIMEOUT_MS,
+    readTimeoutMs: env.AUTH_READ_TIMEOUT_MS,
+    cache: { ttlS: env.AUTH_CACHE_TTL_S, max: env.AUTH_CACHE_MAX },
+    breaker: { failures: env.AUTH_BREAKER_FAILURES, resetMs: env.AUTH_BREAKER_RESET_MS },
+    blacklistCheck: env.AUTH_BLACKLIST_CHECK
+  }
+}
+
+/** "https://a.example, https://b.example:8443" → normalized origins; anything that is not a bare origin is refused. */
+function parseOrigins (raw: string): string[] {
+  const out: string[] = []
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    let origin: string
+    try {
+      const url = new URL(item)
+      origin = url.origin
+      const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === ''
+      if (origin === 'null' || !bare) throw new Error('not an origin')
+    } catch {
+      throw new ConfigError('ALLOWED_ORIGINS', `must list origins like https://app.example.com (got ${JSON.stringify(item.slice(0, 60))})`)
+    }
+    out.push(origin)
+  }
+  return out
 }

@@ -7,6 +7,7 @@ export const HttpErrors = {
   ServiceAuthFailed: createError<[string]>('SERVICE_AUTH_FAILED', '%s', 401),
   AuthFailed: createError<[string]>('AUTH_FAILED', '%s', 401),
   AuthUnavailable: createError<[string]>('AUTH_UNAVAILABLE', '%s', 503),
+  OriginNotAllowed: createError<[string]>('ORIGIN_NOT_ALLOWED', 'Origin %s may not open a socket here (ALLOWED_ORIGINS)', 403),
   NotFound: createError<[string]>('NOT_FOUND', '%s', 404),
   NotReady: createError<[string]>('NOT_READY', '%s', 503),
   RunConflict: createError<[string]>('RUN_CONFLICT', '%s', 409),
@@ -22,16 +23,23 @@ export const CloseCodes = {
   GOING_AWAY: { code: 1001, reason: 'going away', reconnect: true },
   UNSUPPORTED_PROTOCOL: { code: 1003, reason: 'No supported subprotocols', reconnect: false },
   AUTH_FAILED: { code: 1008, reason: 'Authentication failed', reconnect: false },
+  // 1008 again: the frontend's auth-retry path fetches a fresh token or ticket, which is what both need.
+  TOKEN_EXPIRED: { code: 1008, reason: 'token expired', reconnect: false },
+  TOKEN_REVOKED: { code: 1008, reason: 'token revoked', reconnect: false },
   MESSAGE_TOO_BIG: { code: 1009, reason: 'message too big', reconnect: true },
   INTERNAL_ERROR: { code: 1011, reason: 'internal error', reconnect: true },
   AUTH_UNAVAILABLE: { code: 1011, reason: 'Auth service unavailable', reconnect: true },
   SERVICE_RESTART: { code: 1012, reason: 'service restart', reconnect: true },
-  TRY_AGAIN_LATER: { code: 1013, reason: 'try again later', reconnect: true }
+  TRY_AGAIN_LATER: { code: 1013, reason: 'try again later', reconnect: true },
+  // Not 1008: the token is fine, the user has too many sockets open; one closing frees a slot.
+  TOO_MANY_CONNECTIONS: { code: 1013, reason: 'too many connections', reconnect: true }
 } as const
 export type CloseCode = keyof typeof CloseCodes
 
 /** Error codes carried by `error_message` frames. */
-export type WsErrorCode = 'AUTH_FAILED' | 'AUTH_UNAVAILABLE' | 'JSON_PARSE_ERROR' | 'INVALID_MESSAGE' | 'UNSUPPORTED_PROTOCOL' | 'INTERNAL_ERROR'
+export type WsErrorCode =
+  | 'AUTH_FAILED' | 'AUTH_UNAVAILABLE' | 'AUTH_REFRESH_FAILED' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOO_MANY_CONNECTIONS'
+  | 'JSON_PARSE_ERROR' | 'INVALID_MESSAGE' | 'UNSUPPORTED_PROTOCOL' | 'INTERNAL_ERROR'
 
 /** Raised by the auth plugin; `code` decides between a bad token (1008) and an auth outage (1011). */
 export class AuthError extends Error {

@@ -15,7 +15,9 @@ export function loggerOptions (config: Pick<Config, 'logLevel' | 'env'>): Fastif
     redact: {
       paths: [
         'req.headers.authorization', 'req.headers["sec-websocket-protocol"]', 'req.headers["x-service-secret"]',
-        'req.headers.cookie', 'headers.authorization', 'token', '*.token', 'secret', '*.secret'
+        'req.headers.cookie', 'headers.authorization', 'headers["x-service-secret"]',
+        'token', '*.token', 'secret', '*.secret', 'ticket', '*.ticket', 'ticket_id', '*.ticket_id',
+        'access_token', '*.access_token', 'refresh_token', '*.refresh_token', 'websocket_url', '*.websocket_url'
       ],
       censor: '[REDACTED]'
     },

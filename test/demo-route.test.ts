@@ -20,9 +20,9 @@ t.test('dev tokens for the demo page', async (t) => {
 })
 
 t.test('no demo page and no dev tokens in production, nor with remote auth', async (t) => {
-  const prod = await build(t, isolate(t), { NODE_ENV: 'production', AUTH_MODE: 'remote', AUTH_SERVICE_URL: 'http://127.0.0.1:9' })
+  const prod = await build(t, isolate(t), { NODE_ENV: 'production', AUTH_MODE: 'remote', AUTH_SERVICE_URL: 'http://127.0.0.1:9', ALLOWED_ORIGINS: 'https://app.example.com' })
   t.equal((await fetch(`${prod.http}/demo/token?user=alice`)).status, 404)
   t.equal((await fetch(`${prod.http}/`)).status, 404)
-  const remote = await build(t, null, { AUTH_MODE: 'remote', AUTH_SERVICE_URL: 'http://127.0.0.1:9' })
+  const remote = await build(t, null, { AUTH_MODE: 'remote', AUTH_SERVICE_URL: 'http://127.0.0.1:9', ALLOWED_ORIGINS: 'https://app.example.com' })
   t.equal((await fetch(`${remote.http}/demo/token?user=alice`)).status, 404, 'tokens only where the gateway signs them')
 })

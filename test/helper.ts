@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { basename } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
+import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import WebSocket from 'ws'
 import { buildApp } from '../src/app.js'
@@ -139,6 +140,29 @@ export class Client {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close(1000)
     await this.closed
   }
+}
+
+/** Opens a socket on `gw` with this token in `Authorization: Bearer` and waits for connection_established. */
+export async function connect (gw: { ws: string }, jwt: string, headers: Record<string, string> = {}): Promise<Client> {
+  const c = await Client.open(`${gw.ws}/ws`, { headers: { authorization: `Bearer ${jwt}`, ...headers } })
+  await c.next('connection_established')
+  return c
+}
+
+/** Opens a socket that must be refused: one error_message with `code`, then the close `closeCode`. */
+export async function expectRefused (t: Pick<Test, 'equal'>, url: string, opts: Parameters<typeof Client.open>[1] = {}, code = 'AUTH_FAILED', closeCode = code === 'AUTH_UNAVAILABLE' ? 1011 : 1008): Promise<Frame> {
+  const c = await Client.open(url, opts)
+  const frame = await c.next('error_message')
+  t.equal(frame.error_code, code, `error_message ${code}`)
+  t.equal(c.frames.length, 1, 'nothing but the error frame')
+  const { code: closed } = await c.closed
+  t.equal(closed, closeCode, `closed with ${closeCode}`)
+  return frame
+}
+
+/** Authorization header options for Client.open. */
+export function bearer (jwt: string): { headers: Record<string, string> } {
+  return { headers: { authorization: `Bearer ${jwt}` } }
 }
 
 let counter = 0

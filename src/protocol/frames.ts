@@ -71,3 +71,13 @@ export function chatError (message: string): Record<string, unknown> {
 export function heartbeatAck (): Record<string, unknown> {
   return envelope('heartbeat_ack', { timestamp: now(), status: 'healthy' })
 }
+
+/** Sent once, shortly before the socket's token expires: answer with auth_refresh or be closed (1008). */
+export function tokenExpiring (expiresAt: number): Record<string, unknown> {
+  return envelope('token_expiring', { expires_at: expiresAt, seconds_left: Math.max(0, Math.round(expiresAt - now())) })
+}
+
+/** The answer to a successful auth_refresh: the socket now lives until `expiresAt` (null: the token has no exp). */
+export function authRefreshed (expiresAt: number | undefined): Record<string, unknown> {
+  return envelope('auth_refreshed', { expires_at: expiresAt ?? null })
+}

@@ -1,21 +1,38 @@
 // The auth plugin: one place that turns a request into a verified user (or a service), whatever the mode.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Config } from '../../../config.js'
+import type { AuthConfig, Config } from '../../../config.js'
 import { AuthError, HttpErrors } from '../../../errors.js'
+import { BreakerOpenError, CircuitBreaker, type BreakerState } from './breaker.js'
 import { createDevVerifier } from './dev-verifier.js'
 import type { Identity, TokenVerifier } from './identity.js'
+import { createLocalVerifier } from './local-verifier.js'
 import { createRemoteVerifier } from './remote-verifier.js'
-import { extractToken } from './tokens.js'
+import { createMemoryRevocations, createRedisRevocations, type RevocationStore } from './revocations.js'
+import { createMemoryTickets, createRedisTickets, type TicketStore } from './tickets.js'
+import { bearerToken, extractTicket, extractToken } from './tokens.js'
+import { withCache, type VerifyStats } from './verify-cache.js'
+
+export interface AuthStatus {
+  mode: AuthConfig['mode']
+  breaker?: BreakerState
+  cache?: VerifyStats & { size: number }
+}
 
 export interface Auth {
-  readonly mode: Config['auth']['mode']
+  readonly mode: AuthConfig['mode']
+  /** Verifies a token (through the cache and breaker in remote mode) and refuses revoked ones. */
   verify: (token: string) => Promise<Identity>
-  /** The user behind a request's token; throws AuthError when there is none or it does not verify. */
+  /** The user behind an HTTP request's `Authorization: Bearer`; throws AuthError otherwise. */
   authenticate: (request: FastifyRequest) => Promise<Identity>
+  /** The user behind a WebSocket upgrade: a token (header, subprotocol, ?token=) or else a single-use ?ticket=. */
+  authenticateUpgrade: (request: FastifyRequest) => Promise<Identity>
   /** Whether the request carries the agent backends' X-Service-ID / X-Service-Secret. */
   isService: (request: FastifyRequest) => boolean
+  readonly tickets: TicketStore
+  readonly revocations: RevocationStore
+  status: () => AuthStatus
 }
 
 declare module 'fastify' {
@@ -30,36 +47,106 @@ function sameSecret (given: string, expected: string): boolean {
   return timingSafeEqual(a, b)
 }
 
+const NO_TOKEN = 'no token: send Authorization: Bearer <jwt>, a subprotocol jwt.<token>, jwt-auth.<token> or bearer.<token>, ?token= or ?ticket='
+
+interface Verification { verifier: TokenVerifier, status: () => Omit<AuthStatus, 'mode'> }
+
+/** Remote mode: cache → single flight → breaker → HTTP. The cache sits first so cached users connect during an outage. */
+function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, service: Config['service'], log: FastifyBaseLogger): Verification {
+  const remote = createRemoteVerifier({ ...auth, serviceId: service.id, serviceSecret: service.secret })
+  const breaker = new CircuitBreaker({
+    ...auth.breaker,
+    onChange: (state) => log.warn({ breaker: state }, `auth service circuit ${state}`)
+  })
+  const guarded: TokenVerifier = {
+    async verify (token) {
+      try {
+        return await breaker.run(() => remote.verify(token), (err) => !(err instanceof AuthError) || err.code === 'AUTH_UNAVAILABLE')
+      } catch (err) {
+        if (err instanceof BreakerOpenError) throw new AuthError('AUTH_UNAVAILABLE', 'auth service unavailable: circuit open, retry later')
+        throw err
+      }
+    },
+    close: remote.close
+  }
+  const cached = withCache(guarded, auth.cache)
+  return { verifier: cached, status: () => ({ breaker: breaker.state, cache: { ...cached.stats, size: cached.size } }) }
+}
+
+function verification (config: Config, log: FastifyBaseLogger): Verification {
+  const auth = config.auth
+  if (auth.mode === 'remote') return remoteVerification(auth, config.service, log)
+  const verifier = auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS) : createLocalVerifier(auth)
+  return { verifier, status: () => ({}) }
+}
+
 export default fp<{ config: Config }>(async (app, { config }) => {
-  const verifier: TokenVerifier = config.auth.mode === 'dev'
-    ? createDevVerifier(config.auth.secret)
-    : createRemoteVerifier({ ...config.auth, serviceId: config.service.id, serviceSecret: config.service.secret })
+  const { verifier, status } = verification(config, app.log)
+  const redis = app.redis?.command
+  const tickets = redis ? createRedisTickets(redis, config.keyPrefix) : createMemoryTickets()
+  const revocations = redis ? createRedisRevocations(redis, config.keyPrefix) : createMemoryRevocations()
+
+  async function notRevoked (identity: Identity): Promise<Identity> {
+    let revoked: boolean
+    try {
+      revoked = await revocations.isRevoked(identity)
+    } catch {
+      // Fail closed but retryable: without the revocation list we cannot say the token is still good.
+      throw new AuthError('AUTH_UNAVAILABLE', 'revocation list unavailable, retry later')
+    }
+    if (revoked) throw new AuthError('AUTH_FAILED', 'token revoked')
+    return identity
+  }
+
+  const verify = async (token: string): Promise<Identity> => await notRevoked(await verifier.verify(token))
 
   const auth: Auth = {
     mode: config.auth.mode,
-    verify: (token) => verifier.verify(token),
+    verify,
     async authenticate (request) {
+      const token = bearerToken(request.headers)
+      if (token === undefined) throw new AuthError('AUTH_FAILED', 'send Authorization: Bearer <jwt>')
+      return await verify(token)
+    },
+    async authenticateUpgrade (request) {
       const source = extractToken(request.headers, request.query)
-      if (!source) throw new AuthError('AUTH_FAILED', 'no token: send Authorization: Bearer <jwt>, a subprotocol jwt.<token>, jwt-auth.<token> or bearer.<token>, or ?token=')
-      return await verifier.verify(source.token)
+      if (source) return await verify(source.token)
+      const ticket = extractTicket(request.query)
+      if (ticket === undefined) throw new AuthError('AUTH_FAILED', NO_TOKEN)
+      let identity: Identity | undefined
+      try {
+        identity = await tickets.consume(ticket)
+      } catch {
+        throw new AuthError('AUTH_UNAVAILABLE', 'ticket store unavailable, retry later')
+      }
+      // "ticket" in the reason makes the platform's frontend drop its cached ticket and fetch a new one.
+      if (identity === undefined) throw new AuthError('AUTH_FAILED', 'ticket expired, unknown or already used')
+      if (identity.expiresAt !== undefined && identity.expiresAt * 1000 <= Date.now()) throw new AuthError('AUTH_FAILED', 'ticket expired with its token')
+      return await notRevoked(identity)
     },
     isService (request) {
       const id = request.headers['x-service-id']
       const secret = request.headers['x-service-secret']
       if (typeof id !== 'string' || typeof secret !== 'string') return false
       return sameSecret(id, config.service.id) && sameSecret(secret, config.service.secret)
-    }
+    },
+    tickets,
+    revocations,
+    status: () => ({ mode: config.auth.mode, ...status() })
   }
   app.decorate('auth', auth)
   app.decorateRequest('identity', null)
+  app.addHook('onClose', async () => { await verifier.close?.() })
 }, { name: 'auth', fastify: '5.x' })
 
 /** A preHandler for HTTP routes that need a user: 401 AUTH_FAILED or 503 AUTH_UNAVAILABLE otherwise. */
-export async function requireUser (this: { auth: Auth }, request: FastifyRequest): Promise<void> {
+export async function requireUser (request: FastifyRequest): Promise<void> {
   try {
     request.identity = await request.server.auth.authenticate(request)
   } catch (err) {
-    if (err instanceof AuthError && err.code === 'AUTH_UNAVAILABLE') throw new HttpErrors.AuthUnavailable(err.message)
-    throw new HttpErrors.AuthFailed(err instanceof AuthError ? err.message : 'authentication failed')
+    // Anything but a verdict on the token is a 5xx for the error handler, never a 401.
+    if (!(err instanceof AuthError)) throw err
+    if (err.code === 'AUTH_UNAVAILABLE') throw new HttpErrors.AuthUnavailable(err.message)
+    throw new HttpErrors.AuthFailed(err.message)
   }
 }

@@ -47,16 +47,34 @@ export function negotiateProtocol (offered: Set<string>): string | false {
 
 export interface TokenSource { token: string, via: 'header' | 'subprotocol' | 'query' }
 
-/** Finds the caller's token: header first, then subprotocol, then query string. */
-export function extractToken (headers: Record<string, string | string[] | undefined>, query: unknown): TokenSource | undefined {
+type Headers = Record<string, string | string[] | undefined>
+
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearerToken (headers: Headers): string | undefined {
   const auth = headers.authorization
-  if (typeof auth === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(auth)
-    if (match?.[1]) return { token: match[1], via: 'header' }
-  }
+  if (typeof auth !== 'string') return undefined
+  return /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1]
+}
+
+/** Finds the caller's token: header first, then subprotocol, then query string. */
+export function extractToken (headers: Headers, query: unknown): TokenSource | undefined {
+  const bearer = bearerToken(headers)
+  if (bearer) return { token: bearer, via: 'header' }
   const bearing = tokenProtocol(parseProtocols(headers['sec-websocket-protocol']))
   if (bearing) return { token: bearing.token, via: 'subprotocol' }
   const q = query as Record<string, unknown> | undefined
   if (typeof q?.token === 'string' && q.token.length > 0) return { token: q.token, via: 'query' }
+  return undefined
+}
+
+/** The query parameters the platform's clients carry a ticket in (contract section 2.2). */
+const TICKET_PARAMS = ['ticket', 'auth_ticket', 'ticket_id'] as const
+
+export function extractTicket (query: unknown): string | undefined {
+  const q = query as Record<string, unknown> | undefined
+  for (const name of TICKET_PARAMS) {
+    const value = q?.[name]
+    if (typeof value === 'string' && value.length > 0) return value
+  }
   return undefined
 }

@@ -13,6 +13,11 @@ export interface Fanout {
   /** Adds a stored event to its user's hot history and publishes it, whichever instance holds their sockets. */
   publish: (event: StoredEvent) => Promise<void>
   channelOf: (userId: string) => string
+  /** The one channel every instance listens to for instructions (revocations); other services may publish to it. */
+  readonly controlChannel: string
+  publishControl: (message: string) => Promise<void>
+  /** Adds a listener of the control channel. */
+  onControl: (handler: (message: string) => void) => void
 }
 
 declare module 'fastify' {
@@ -22,8 +27,13 @@ declare module 'fastify' {
 export default fp<{ config: Config }>(async (app, { config }) => {
   const { keyPrefix: prefix, history } = config
   const limits = { size: history.size, ttlMs: history.ttlMs }
+  const controlChannel = `${prefix}control`
+  const controlHandlers: Array<(message: string) => void> = []
   // Messages only flow after a subscription, by which time `registry` exists.
-  const onMessage = (channel: string, message: string): void => registry.onBrokerMessage(channel, message)
+  const onMessage = (channel: string, message: string): void => {
+    if (channel !== controlChannel) registry.onBrokerMessage(channel, message)
+    else for (const handler of controlHandlers) handler(message)
+  }
   const broker = app.redis ? createRedisBroker(app.redis, onMessage, prefix, limits) : createMemoryBroker(onMessage, prefix, limits)
 
   const source: StreamSource = {
@@ -41,12 +51,17 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     app.log.warn('broker reconnected: catching every local socket up from history')
     registry.resync().catch((err: unknown) => app.log.error({ err }, 'resync after broker reconnect failed'))
   })
+  // One fixed channel, subscribed once at boot: no pattern subscription, no per-message cost.
+  await broker.subscribe(controlChannel)
 
   app.decorate('broker', broker)
   app.decorate('registry', registry)
   app.decorate('fanout', {
     publish: (event) => broker.publishEvent(event.context.user_id, event.seq, toWire(event)),
-    channelOf: (userId) => userChannel(prefix, userId)
+    channelOf: (userId) => userChannel(prefix, userId),
+    controlChannel,
+    publishControl: (message) => broker.publish(controlChannel, message),
+    onControl: (handler) => { controlHandlers.push(handler) }
   })
   app.addHook('onClose', async () => { await broker.close() })
 }, { name: 'fanout', fastify: '5.x', dependencies: ['store'] })

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws'
 import { CloseCodes, type CloseCode } from '../../../errors.js'
 import { seqOf } from '../../../events/envelope.js'
 import { resumeFailed } from '../../../protocol/frames.js'
+import type { Identity } from '../auth/identity.js'
 import { userChannel, type Broker } from './broker.js'
 import { StreamCursor, type StreamPosition, type StreamSource } from './cursor.js'
 import type { DeliveryObserver } from '../metrics.js'
@@ -14,6 +15,8 @@ export interface Connection {
   readonly socket: WebSocket
   readonly openedAt: number
   readonly log: FastifyBaseLogger
+  /** The verified token the socket lives on; replaced by an auth_refresh for the same user. */
+  identity: Identity
   /** Set by `register`: this socket's place in its user's stream. */
   cursor?: StreamCursor
 }
@@ -140,6 +143,14 @@ export class ConnectionRegistry {
   closeAll (code: CloseCode): void {
     for (const entry of this.users.values()) {
       for (const conn of entry.conns) this.close(conn, code)
+    }
+  }
+
+  /** This instance's registered sockets: all of them, or one user's. */
+  * list (userId?: string): Generator<Connection> {
+    const entries = userId === undefined ? this.users.values() : [this.users.get(userId)]
+    for (const entry of entries) {
+      if (entry !== undefined) yield * entry.conns
     }
   }
 

@@ -1,0 +1,118 @@
+// The sessions plugin: what holds for a user's sockets across instances: the per-user cap, expiry timers, revocation.
+import fp from 'fastify-plugin'
+import Type from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { Config } from '../../../config.js'
+import { errorMessage } from '../../../protocol/frames.js'
+import type { Identity } from '../auth/identity.js'
+import { createMemoryRevocations, revokedBy, type RevocationTarget } from '../auth/revocations.js'
+import type { Connection } from '../fanout/registry.js'
+import { ExpiryWatch, type ExpiryHandlers } from './expiry.js'
+import { createMemorySocketCap, createRedisSocketCap, type SocketCap } from './socket-cap.js'
+
+/** What travels on the control channel; other services may publish it too (docs/auth.md). */
+const RevokeMessageSchema = Type.Object({
+  type: Type.Literal('revoke'),
+  user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  jti: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  /** Epoch milliseconds of the revocation; a user-wide one spares tokens issued later. Default: now. */
+  at: Type.Optional(Type.Number({ minimum: 0 }))
+})
+type RevokeMessage = Type.Static<typeof RevokeMessageSchema>
+const checkRevoke = Compile(RevokeMessageSchema)
+
+export interface Sessions {
+  /** Takes one of the user's socket slots across all instances; false when the cap is reached. */
+  admit: (conn: Connection) => Promise<boolean>
+  release: (conn: Connection) => void
+  /** Remembers the revocation, then tells every instance to close the matching sockets. */
+  revoke: (target: RevocationTarget) => Promise<{ at: number }>
+  /** Whether a revocation seen on the control channel matches (closes the race with a socket mid-registration). */
+  revokedHere: (identity: Identity) => Promise<boolean>
+  watchExpiry: (handlers: ExpiryHandlers) => ExpiryWatch
+  /** Expiry watches still running: zero once every socket is gone (no timer leaks). */
+  readonly activeWatches: number
+  socketsOf: (userId: string) => Promise<number>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { sessions: Sessions }
+}
+
+function targetOf (message: RevokeMessage): RevocationTarget | undefined {
+  if (message.user_id !== undefined && message.jti === undefined) return { userId: message.user_id }
+  if (message.jti !== undefined && message.user_id === undefined) return { jti: message.jti }
+  return undefined
+}
+
+export default fp<{ config: Config }>(async (app, { config }) => {
+  const { registry, fanout, auth } = app
+  const { session } = config
+  const redis = app.redis?.command
+  const cap: SocketCap = redis
+    ? createRedisSocketCap(redis, {
+      prefix: config.keyPrefix,
+      instanceId: config.instanceId,
+      max: session.maxSocketsPerUser,
+      onError: (err) => app.log.warn({ err }, 'socket lease renewal failed')
+    })
+    : createMemorySocketCap(session.maxSocketsPerUser)
+  const seen = createMemoryRevocations()
+  const watches = new Set<ExpiryWatch>()
+
+  function closeRevoked (target: RevocationTarget, at: number): number {
+    const candidates = 'userId' in target ? [...registry.list(target.userId)] : [...registry.list()]
+    const matching = candidates.filter((conn) => 'userId' in target
+      ? revokedBy(conn.identity, at, false)
+      : conn.identity.jti === target.jti)
+    for (const conn of matching) {
+      registry.send(conn, errorMessage('TOKEN_REVOKED', 'this session was revoked: sign in again'))
+      registry.close(conn, 'TOKEN_REVOKED')
+    }
+    return matching.length
+  }
+
+  fanout.onControl((raw) => {
+    let message: unknown
+    try { message = JSON.parse(raw) } catch { message = undefined }
+    const target = checkRevoke.Check(message) ? targetOf(message) : undefined
+    if (target === undefined) {
+      app.log.warn({ channel: fanout.controlChannel }, 'ignored a malformed control message')
+      return
+    }
+    const at = (message as RevokeMessage).at ?? Date.now()
+    const closed = closeRevoked(target, at)
+    app.log.info({ revoked: 'userId' in target ? 'user' : 'jti', user_id: 'userId' in target ? target.userId : undefined, closed }, 'revocation applied')
+    // Stored on every instance (the same idempotent write) so a message published by another service is enough.
+    Promise.all([seen.record(target, at, session.revocationTtlS), auth.revocations.record(target, at, session.revocationTtlS)])
+      .catch((err: unknown) => app.log.error({ err }, 'could not store a revocation'))
+  })
+
+  const sessions: Sessions = {
+    admit: (conn) => cap.acquire(conn.userId, conn.id),
+    release (conn) {
+      cap.release(conn.userId, conn.id).catch((err: unknown) => conn.log.warn({ err }, 'socket slot release failed'))
+    },
+    async revoke (target) {
+      const at = Date.now()
+      // Stored first: a reconnect right after the answer is already refused.
+      await auth.revocations.record(target, at, session.revocationTtlS)
+      const message: RevokeMessage = 'userId' in target ? { type: 'revoke', user_id: target.userId, at } : { type: 'revoke', jti: target.jti, at }
+      await fanout.publishControl(JSON.stringify(message))
+      return { at }
+    },
+    revokedHere: (identity) => seen.isRevoked(identity),
+    watchExpiry (handlers) {
+      const watch = new ExpiryWatch({ warningMs: session.expiryWarningMs, graceMs: session.expiryGraceMs }, handlers, (w) => watches.delete(w))
+      watches.add(watch)
+      return watch
+    },
+    get activeWatches () { return watches.size },
+    socketsOf: (userId) => cap.count(userId)
+  }
+  app.decorate('sessions', sessions)
+  app.addHook('onClose', async () => {
+    for (const watch of [...watches]) watch.clear()
+    await cap.close()
+  })
+}, { name: 'sessions', fastify: '5.x', dependencies: ['auth', 'fanout'] })

@@ -1,0 +1,119 @@
+// The per-user socket cap across instances: a Redis sorted set of leased connection ids per user, or a map in memory.
+
+// Why a sorted set scored by lease expiry: each instance renews its sockets' leases while they live, so a crashed
+// instance's sockets stop counting once their leases lapse. A plain counter (INCR/DECR) would keep them forever.
+import type { Result } from 'ioredis'
+import type { RedisClient } from '../../external/redis.js'
+
+export interface SocketCap {
+  /** Takes a slot for this socket; false when the user already holds `max`. */
+  acquire: (userId: string, connId: string) => Promise<boolean>
+  release: (userId: string, connId: string) => Promise<void>
+  /** Sockets the user holds across all instances (leases still running). */
+  count: (userId: string) => Promise<number>
+  close: () => Promise<void>
+}
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    aegCapAcquire: (key: string, member: string, max: number, leaseMs: number) => Result<number, Context>
+    aegCapRenew: (key: string, leaseMs: number, ...members: string[]) => Result<number, Context>
+  }
+}
+
+// Redis's clock, not each instance's: leases from different hosts compare on one time line.
+const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+const ACQUIRE = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`
+const RENEW = `${NOW}
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`
+
+/** How long a socket counts without a renewal, and how often renewals run (three chances per lease). */
+export const LEASE_MS = 30_000
+
+export function capKey (prefix: string, userId: string): string {
+  return `${prefix}sockets:{${userId}}`
+}
+
+export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string, instanceId: string, max: number, leaseMs?: number, onError: (err: unknown) => void }): SocketCap {
+  const leaseMs = opts.leaseMs ?? LEASE_MS
+  if (typeof redis.aegCapAcquire !== 'function') {
+    redis.defineCommand('aegCapAcquire', { numberOfKeys: 1, lua: ACQUIRE })
+    redis.defineCommand('aegCapRenew', { numberOfKeys: 1, lua: RENEW })
+  }
+  // The instance id in the member keeps two instances' connection ids apart and says who holds a slot.
+  const member = (connId: string): string => `${opts.instanceId}:${connId}`
+  const local = new Map<string, Set<string>>()
+  const releasing = new Set<Promise<number>>()
+
+  const renew = (): void => {
+    if (local.size === 0) return
+    const pipeline = redis.pipeline()
+    for (const [userId, members] of local) pipeline.aegCapRenew(capKey(opts.prefix, userId), leaseMs, ...members)
+    pipeline.exec().catch(opts.onError)
+  }
+  const timer = setInterval(renew, Math.max(10, Math.floor(leaseMs / 3)))
+  timer.unref()
+
+  return {
+    async acquire (userId, connId) {
+      const ok = await redis.aegCapAcquire(capKey(opts.prefix, userId), member(connId), opts.max, leaseMs) === 1
+      if (ok) {
+        const set = local.get(userId) ?? new Set()
+        set.add(member(connId))
+        local.set(userId, set)
+      }
+      return ok
+    },
+    async release (userId, connId) {
+      const set = local.get(userId)
+      if (set === undefined || !set.delete(member(connId))) return
+      if (set.size === 0) local.delete(userId)
+      const removal = redis.zrem(capKey(opts.prefix, userId), member(connId))
+      releasing.add(removal)
+      try { await removal } finally { releasing.delete(removal) }
+    },
+    async count (userId) {
+      const now = Date.now()
+      return await redis.zcount(capKey(opts.prefix, userId), now, '+inf')
+    },
+    async close () {
+      clearInterval(timer)
+      // A graceful shutdown gives its slots back at once instead of letting the leases lapse; bounded, like every shutdown step.
+      // Releases already sent (sockets closed by the shutdown) are awaited too, before Redis is quit.
+      const pipeline = redis.pipeline()
+      for (const [userId, members] of local) pipeline.zrem(capKey(opts.prefix, userId), ...members)
+      local.clear()
+      let timeout: NodeJS.Timeout | undefined
+      await Promise.race([
+        Promise.allSettled([pipeline.exec().catch(opts.onError), ...releasing]),
+        new Promise((resolve) => { timeout = setTimeout(resolve, 1000) })
+      ]).finally(() => clearTimeout(timeout))
+    }
+  }
+}
+
+export function createMemorySocketCap (max: number): SocketCap {
+  const held = new Map<string, Set<string>>()
+  return {
+    async acquire (userId, connId) {
+      const set = held.get(userId) ?? new Set()
+      if (set.size >= max) return false
+      set.add(connId)
+      held.set(userId, set)
+      return true
+    },
+    async release (userId, connId) {
+      const set = held.get(userId)
+      if (set?.delete(connId) && set.size === 0) held.delete(userId)
+    },
+    async count (userId) { return held.get(userId)?.size ?? 0 },
+    async close () { held.clear() }
+  }
+}

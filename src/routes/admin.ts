@@ -1,0 +1,28 @@
+// POST /api/v1/admin/revoke: a service closes every socket of a user, or of one token, on every instance.
+import type { FastifyPluginAsync } from 'fastify'
+import type Type from 'typebox'
+import { HttpErrors } from '../errors.js'
+import { RevokeReplySchema, RevokeRequestSchema } from '../schemas/auth.js'
+
+const admin: FastifyPluginAsync = async (app) => {
+  // Inside this scope only: the same service credentials as ingest (X-Service-ID / X-Service-Secret).
+  app.addHook('onRequest', async (request) => {
+    if (!app.auth.isService(request)) throw new HttpErrors.ServiceAuthFailed('X-Service-ID and X-Service-Secret are missing or wrong')
+  })
+
+  app.post<{ Body: Type.Static<typeof RevokeRequestSchema> }>('/api/v1/admin/revoke', {
+    schema: { body: RevokeRequestSchema, response: { 202: RevokeReplySchema } }
+  }, async (request, reply) => {
+    const { user_id: userId, jti } = request.body
+    if ((userId === undefined) === (jti === undefined)) {
+      throw new HttpErrors.ValidationError(userId === undefined ? 'body/user_id or body/jti: one is required' : 'body/jti: give user_id or jti, not both')
+    }
+    const { at } = await app.sessions.revoke(userId !== undefined ? { userId } : { jti: jti as string })
+    request.log.info({ revoked: userId !== undefined ? 'user' : 'jti', user_id: userId }, 'revocation published')
+    const body = userId !== undefined
+      ? { revoked: 'user' as const, user_id: userId, revoked_at: at / 1000 }
+      : { revoked: 'jti' as const, jti, revoked_at: at / 1000 }
+    return await reply.code(202).send(body)
+  })
+}
+export default admin
