@@ -16,6 +16,7 @@ export async function startRedis (logFile: string): Promise<RedisServer> {
   const url = `redis://127.0.0.1:${port}`
   await waitFor('redis-server', async () => {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => undefined) // refused until redis-server listens: expected, not worth a log line
     try {
       await probe.connect()
       return (await probe.ping()) === 'PONG'
@@ -58,4 +59,17 @@ export async function truncateEvents (url: string, schema: string): Promise<void
   try {
     await client.query(`TRUNCATE ${schema}.events`)
   } catch { /* not migrated yet: nothing to empty */ } finally { await client.end() }
+}
+
+/**
+ * The PostgreSQL backends serving the gateways, found by the application_name the gateways' pools announce
+ * (PGAPPNAME): their CPU is the database's share of the ingest scenario's cost.
+ */
+export async function backendPids (url: string, appName: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [appName])
+    return rows.map((r) => r.pid)
+  } finally { await client.end() }
 }

@@ -46,6 +46,7 @@ export interface Summary {
   serverUs: number
   serverUsAll: number[]
   redisUs: number
+  postgresUs: number
   publisherUs: number
   loadgenUs: number
   allUs: number
@@ -78,6 +79,7 @@ export function summarize (results: RoundResult[]): Summary[] {
       serverUs: m((r) => r.cpuUsPerMsg.servers),
       serverUsAll: rs.map((r) => r.cpuUsPerMsg.servers),
       redisUs: m((r) => r.cpuUsPerMsg.redis),
+      postgresUs: m((r) => r.cpuUsPerMsg.postgres),
       publisherUs: m((r) => r.cpuUsPerMsg.publisher),
       loadgenUs: m((r) => r.cpuUsPerMsg.loadgen),
       allUs: m((r) => r.cpuUsPerMsg.all),
@@ -90,11 +92,11 @@ export function summaryTable (summaries: Summary[], scenario: Scenario): string 
   const rows = summaries.filter((s) => s.scenario === scenario).map((s) => [
     s.stack, String(s.runs), f(s.rate, 0), f(s.eventsPerS, 0), f(s.messagesPerS, 0), f(s.p50, 2), f(s.p95, 2), f(s.p99, 2), f(s.max, 1),
     `${f(s.lost, 0)}/${s.duplicates}`, f(s.rssIdle, 1), f(s.rssLoad, 1),
-    `${f(s.serverUs, 2)} (${s.serverUsAll.map((x) => f(x, 1)).join(', ')})`, f(s.redisUs, 2), f(s.publisherUs, 2), f(s.loadgenUs, 2), f(s.allUs, 2),
+    `${f(s.serverUs, 2)} (${s.serverUsAll.map((x) => f(x, 1)).join(', ')})`, f(s.redisUs, 2), f(s.postgresUs, 2), f(s.publisherUs, 2), f(s.loadgenUs, 2), f(s.allUs, 2),
     `${s.cleanRuns}/${s.runs}`
   ])
   return table(['stack', 'runs', 'R ev/s', 'delivered ev/s', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'lost/dup',
-    'RSS idle KB/sock', 'RSS load KB/sock', 'server µs/msg median (each run)', 'redis µs/msg', 'publisher µs/msg', 'loadgen µs/msg', 'all µs/msg', 'clean'], rows)
+    'RSS idle KB/sock', 'RSS load KB/sock', 'server µs/msg median (each run)', 'redis µs/msg', 'postgres µs/msg', 'publisher µs/msg', 'loadgen µs/msg', 'all µs/msg', 'clean'], rows)
 }
 
 /** gateway ÷ reference for the comparable figures; below 1 means the gateway costs less. */

@@ -3,9 +3,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { nowUs, serverOf, type LoadgenReply, type Placement, type PublisherCommand, type PublisherReply, type Scenario, type Stack } from './common.js'
 import { mergeInto, newHistogram, percentiles, type Percentiles } from './histogram.js'
-import { truncateEvents } from './infra.js'
+import { backendPids, truncateEvents } from './infra.js'
 import { ask, cpuUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
-import { DEV_SECRET, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
+import { DEV_SECRET, pgAppName, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
 
 export interface SessionOptions extends StackOptions {
   stack: Stack
@@ -35,7 +35,7 @@ export interface RoundResult {
   rssIdleKbPerSocket: number
   rssLoadKbPerSocket: number
   /** Microseconds of CPU per delivered message, per role, over the measured window. */
-  cpuUsPerMsg: { servers: number, redis: number, publisher: number, loadgen: number, all: number }
+  cpuUsPerMsg: { servers: number, redis: number, postgres: number, publisher: number, loadgen: number, all: number }
   /** Both servers' CPU over the window, in cores (1.0 = one core busy). */
   serverCores: number
   clean: boolean
@@ -57,12 +57,18 @@ export class Session {
 
   private serverPids (): number[] { return this.running?.servers.map((s) => s.child.pid) ?? [] }
   private rss (): number { return this.serverPids().reduce((sum, pid) => sum + rssKb(pid), 0) }
+  /** A GC can move RSS by megabytes between two readings: the median of five over a second is steadier. */
+  private async steadyRss (): Promise<number> {
+    const samples: number[] = []
+    for (let i = 0; i < 5; i++) { samples.push(this.rss()); await sleep(250) }
+    return samples.sort((a, b) => a - b)[2]!
+  }
 
   async start (): Promise<void> {
     const o = this.o
     this.running = await startStack(o.stack, o)
     await sleep(1000)
-    this.rssBefore = this.rss()
+    this.rssBefore = await this.steadyRss()
     const dist = o.benchDist
     const log = (name: string): string => join(o.logDir, `${name}.log`)
     this.publisher = spawnChild('publisher', process.execPath, [join(dist, 'publisher.js')], { logFile: log('publisher'), ipc: true, env: process.env })
@@ -87,7 +93,7 @@ export class Session {
     const firstError = replies.find((r) => r.firstError)?.firstError
     if (this.connectFailed > 0) process.stderr.write(`bench: ${o.stack}: ${this.connectFailed} sockets failed to connect (${firstError ?? ''})\n`)
     await sleep(2000)
-    this.rssIdle = this.rss()
+    this.rssIdle = await this.steadyRss()
   }
 
   async round (scenario: Scenario, rate: number, durationS: number, warmupS: number): Promise<RoundResult> {
@@ -119,16 +125,16 @@ export class Session {
     const startUs = nowUs() + warmupMs * 1000
     const endUs = startUs + windowMs * 1000
     for (const lg of this.loadgens) lg.proc.send({ cmd: 'window', startUs, endUs })
-    const roles = { servers: this.serverPids(), redis: [this.redis.pid], publisher: [publisher.pid], loadgen: this.loadgens.map((l) => l.pid) }
-    const cpu = (): Record<keyof typeof roles, number> => ({
-      servers: roles.servers.reduce((s, p) => s + cpuUs(p), 0),
-      redis: roles.redis.reduce((s, p) => s + cpuUs(p), 0),
-      publisher: roles.publisher.reduce((s, p) => s + cpuUs(p), 0),
-      loadgen: roles.loadgen.reduce((s, p) => s + cpuUs(p), 0)
-    })
+    const roles = { servers: this.serverPids(), redis: [this.redis.pid], postgres: [] as number[], publisher: [publisher.pid], loadgen: this.loadgens.map((l) => l.pid) }
+    const cpu = (): Record<keyof typeof roles, number> => {
+      const of = (pids: number[]): number => pids.reduce((s, p) => s + (Number.isFinite(cpuUs(p)) ? cpuUs(p) : 0), 0)
+      return { servers: of(roles.servers), redis: of(roles.redis), postgres: of(roles.postgres), publisher: of(roles.publisher), loadgen: of(roles.loadgen) }
+    }
 
     const done = ask(publisher, command, (m): m is PublisherReply => (m as { kind?: unknown } | null)?.kind === 'done', warmupMs + windowMs + 60000)
     await sleep(warmupMs)
+    // After the warm-up the pools have opened their connections: these are the backends of the window.
+    if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppName(o.pgSchema)).catch(() => [])
     const cpu0 = cpu()
     const t0 = nowUs()
     let rssPeak = 0
@@ -154,8 +160,8 @@ export class Session {
     const expected = sum((r) => r.expected)
     const perEvent = expected / Math.max(1, pub.sent - pub.failed.length)
     const per = (role: keyof typeof roles): number => (cpu1[role] - cpu0[role]) / Math.max(1, inWindow)
-    const cpuUsPerMsg = { servers: per('servers'), redis: per('redis'), publisher: per('publisher'), loadgen: per('loadgen'), all: 0 }
-    cpuUsPerMsg.all = cpuUsPerMsg.servers + cpuUsPerMsg.redis + cpuUsPerMsg.publisher + cpuUsPerMsg.loadgen
+    const cpuUsPerMsg = { servers: per('servers'), redis: per('redis'), postgres: per('postgres'), publisher: per('publisher'), loadgen: per('loadgen'), all: 0 }
+    cpuUsPerMsg.all = cpuUsPerMsg.servers + cpuUsPerMsg.redis + cpuUsPerMsg.postgres + cpuUsPerMsg.publisher + cpuUsPerMsg.loadgen
     const lost = sum((r) => r.lost) + pub.failed.length * perEvent
     const duplicates = sum((r) => r.duplicates)
     const closedSockets = sum((r) => r.closed)

@@ -24,6 +24,10 @@ export interface RunningStack {
   servers: Array<{ child: Child, port: number, ws: string, http: string }>
 }
 
+export function pgAppName (schema: string): string {
+  return `bench-gateway-${schema}`
+}
+
 async function httpOk (url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
   return res.ok
@@ -47,7 +51,9 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
         DEV_JWT_SECRET: DEV_SECRET,
         SERVICE_ID: SERVICE.id,
         SERVICE_SECRET: SERVICE.secret,
-        INGEST_MAX_BATCH: '500'
+        INGEST_MAX_BATCH: '500',
+        // node-pg reads it: the bench finds the gateways' PostgreSQL backends by it, to count their CPU.
+        PGAPPNAME: pgAppName(o.pgSchema)
       }
     }
   }
