@@ -102,6 +102,16 @@ export function cpuUs (pid: number): number {
   } catch { return NaN }
 }
 
+/** CPU time the whole machine spent busy so far (all cores, all processes), in microseconds. */
+export function machineBusyUs (): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
+    const busy = fields.slice(0, 8).reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!
+    return busy * 1e6 / CLK_TCK
+  } catch { return NaN }
+}
+
 export function rssKb (pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))

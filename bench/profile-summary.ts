@@ -35,7 +35,7 @@ function shortUrl (url: string): string {
 }
 
 /** Self time per sample comes from timeDeltas (the gap to the next sample), not a fixed interval. */
-export function summarizeProfiles (files: string[], top = 25): ProfileSummary {
+export function summarizeProfiles (files: string[], top = 25, window?: { startUs: number, endUs: number }): ProfileSummary {
   const byFunction = new Map<string, { name: string, where: string, us: number }>()
   const byPackage = new Map<string, number>()
   let idleUs = 0
@@ -43,7 +43,11 @@ export function summarizeProfiles (files: string[], top = 25): ProfileSummary {
   for (const file of files) {
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]))
+    // Sample times are on CLOCK_MONOTONIC, as the bench's window: boot and connects can be left out.
+    let at = profile.startTime
     for (let i = 0; i < profile.samples.length; i++) {
+      at += profile.timeDeltas[i] ?? 0
+      if (window && (at < window.startUs || at >= window.endUs)) continue
       const node = nodes.get(profile.samples[i]!)
       // The delta before sample i+1 is the time spent in sample i.
       const us = profile.timeDeltas[i + 1] ?? 0

@@ -25,7 +25,7 @@ export function roundLine (r: RoundResult): string {
   return `${r.stack.padEnd(8)} ${r.scenario.padEnd(6)} R=${r.rate} sent ${f(r.achievedRate, 0)}/s  delivered ${f(r.eventsPerS, 0)} ev/s ` +
     `${f(r.messagesPerS, 0)} msg/s  p50/p95/p99/max ${f(r.latency.p50, 2)}/${f(r.latency.p95, 2)}/${f(r.latency.p99, 2)}/${f(r.latency.max, 1)} ms  ` +
     `lost ${f(r.lost, 0)} dup ${r.duplicates} closed ${r.closedSockets}  server ${f(r.cpuUsPerMsg.servers, 2)} µs/msg ` +
-    `(${f(r.serverCores * 100, 0)} % core)  rss ${f(r.rssIdleKbPerSocket, 1)}/${f(r.rssLoadKbPerSocket, 1)} KB/socket  ${r.clean ? 'clean' : 'NOT CLEAN'}`
+    `(${f(r.serverCores * 100, 0)} % core; others ${f(r.foreignCores * 100, 0)} %)  rss ${f(r.rssIdleKbPerSocket, 1)}/${f(r.rssLoadKbPerSocket, 1)} KB/socket  ${r.clean ? 'clean' : 'NOT CLEAN'}`
 }
 
 export interface Summary {
@@ -50,6 +50,7 @@ export interface Summary {
   publisherUs: number
   loadgenUs: number
   allUs: number
+  foreignCores: number
   cleanRuns: number
 }
 
@@ -83,6 +84,7 @@ export function summarize (results: RoundResult[]): Summary[] {
       publisherUs: m((r) => r.cpuUsPerMsg.publisher),
       loadgenUs: m((r) => r.cpuUsPerMsg.loadgen),
       allUs: m((r) => r.cpuUsPerMsg.all),
+      foreignCores: m((r) => r.foreignCores),
       cleanRuns: rs.filter((r) => r.clean).length
     }
   })
@@ -93,10 +95,10 @@ export function summaryTable (summaries: Summary[], scenario: Scenario): string 
     s.stack, String(s.runs), f(s.rate, 0), f(s.eventsPerS, 0), f(s.messagesPerS, 0), f(s.p50, 2), f(s.p95, 2), f(s.p99, 2), f(s.max, 1),
     `${f(s.lost, 0)}/${s.duplicates}`, f(s.rssIdle, 1), f(s.rssLoad, 1),
     `${f(s.serverUs, 2)} (${s.serverUsAll.map((x) => f(x, 1)).join(', ')})`, f(s.redisUs, 2), f(s.postgresUs, 2), f(s.publisherUs, 2), f(s.loadgenUs, 2), f(s.allUs, 2),
-    `${s.cleanRuns}/${s.runs}`
+    f(s.foreignCores * 100, 0), `${s.cleanRuns}/${s.runs}`
   ])
   return table(['stack', 'runs', 'R ev/s', 'delivered ev/s', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'lost/dup',
-    'RSS idle KB/sock', 'RSS load KB/sock', 'server µs/msg median (each run)', 'redis µs/msg', 'postgres µs/msg', 'publisher µs/msg', 'loadgen µs/msg', 'all µs/msg', 'clean'], rows)
+    'RSS idle KB/sock', 'RSS load KB/sock', 'server µs/msg median (each run)', 'redis µs/msg', 'postgres µs/msg', 'publisher µs/msg', 'loadgen µs/msg', 'all µs/msg', 'others % core', 'clean'], rows)
 }
 
 /** gateway ÷ reference for the comparable figures; below 1 means the gateway costs less. */

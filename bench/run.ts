@@ -111,18 +111,27 @@ async function saturate (o: Options, runDir: string, stack: Stack, scenario: Sce
   return { stack, scenario, best: good, steps }
 }
 
+/** One gateway session per scenario under --cpu-prof; the summary keeps only the samples of the measured window. */
 async function profile (o: Options, runDir: string): Promise<string> {
-  const profDir = join(runDir, 'cpuprofile')
-  mkdirSync(profDir, { recursive: true })
-  const s = session(o, 'gateway', runDir, profDir)
-  try {
-    await s.start()
-    say(`gateway (under --cpu-prof): ${s.connected} sockets connected`)
-    say(`  ${roundLine(await s.round('fanout', o.rate, o.durationS, o.warmupS))}`)
-  } finally { await s.stop() } // SIGTERM: the gateways exit cleanly and write their profiles.
-  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f))
-  if (files.length === 0) return 'no .cpuprofile written (did the gateways exit cleanly?)'
-  return `profiles: ${files.join(', ')}\n(whole process lifetime: boot and 10k connects included)\n\n${formatProfile(summarizeProfiles(files))}`
+  const parts: string[] = []
+  for (const scenario of o.scenarios) {
+    const profDir = join(runDir, `cpuprofile-${scenario}`)
+    mkdirSync(profDir, { recursive: true })
+    const s = session(o, 'gateway', runDir, profDir)
+    let round: RoundResult
+    try {
+      await s.start()
+      say(`gateway (under --cpu-prof): ${s.connected} sockets connected`)
+      round = await s.round(scenario, scenario === 'fanout' ? o.rate : o.ingestRate, o.durationS, o.warmupS)
+      say(`  ${roundLine(round)}`)
+    } finally { await s.stop() } // SIGTERM: the gateways exit cleanly and write their profiles.
+    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f))
+    parts.push(`## Profile: gateway, ${scenario} at ${round.rate} events/s, both instances, measured window only`, '')
+    if (files.length === 0) { parts.push('no .cpuprofile written (did the gateways exit cleanly?)', ''); continue }
+    const summary = summarizeProfiles(files, 25, { startUs: round.windowStartUs, endUs: round.windowEndUs })
+    parts.push(`profiles: ${files.map((f) => f.slice(root.length + 1)).join(', ')}`, '', formatProfile(summary), '')
+  }
+  return parts.join('\n')
 }
 
 async function main (): Promise<void> {
@@ -160,7 +169,7 @@ async function main (): Promise<void> {
       }
       results = saturation.flatMap((s) => s.steps)
     } else {
-      report.push('## Profile: gateway, fanout', '', await profile(o, runDir))
+      report.push(await profile(o, runDir))
     }
   } finally { await teardown() }
 

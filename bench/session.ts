@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { nowUs, serverOf, type LoadgenReply, type Placement, type PublisherCommand, type PublisherReply, type Scenario, type Stack } from './common.js'
 import { mergeInto, newHistogram, percentiles, type Percentiles } from './histogram.js'
 import { backendPids, truncateEvents } from './infra.js'
-import { ask, cpuUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
+import { ask, cpuUs, machineBusyUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
 import { DEV_SECRET, pgAppName, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
 
 export interface SessionOptions extends StackOptions {
@@ -38,6 +38,14 @@ export interface RoundResult {
   cpuUsPerMsg: { servers: number, redis: number, postgres: number, publisher: number, loadgen: number, all: number }
   /** Both servers' CPU over the window, in cores (1.0 = one core busy). */
   serverCores: number
+  /**
+   * Cores kept busy during the window by processes that are not the bench's (other engineers' test suites on
+   * the same 2 cores): the noise of this round, in cores.
+   */
+  foreignCores: number
+  /** The measured window on CLOCK_MONOTONIC (µs), the clock of V8's CPU profiles too. */
+  windowStartUs: number
+  windowEndUs: number
   clean: boolean
 }
 
@@ -136,6 +144,7 @@ export class Session {
     // After the warm-up the pools have opened their connections: these are the backends of the window.
     if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppName(o.pgSchema)).catch(() => [])
     const cpu0 = cpu()
+    const busy0 = machineBusyUs()
     const t0 = nowUs()
     let rssPeak = 0
     // RSS sampled through the window: the peak under load is the figure, not one arbitrary instant.
@@ -146,7 +155,9 @@ export class Session {
     }
     await sleep(Math.max(0, (endUs - nowUs()) / 1000))
     const cpu1 = cpu()
-    const windowUs = nowUs() - t0
+    const busy1 = machineBusyUs()
+    const t1 = nowUs()
+    const windowUs = t1 - t0
     const pub = await done
     if (pub.error) throw new Error(`publisher: ${pub.error}`)
 
@@ -167,6 +178,7 @@ export class Session {
     const closedSockets = sum((r) => r.closed)
     const achievedRate = pub.sent / (pub.elapsedMs / 1000)
     const kbPerSocket = (kb: number): number => (kb - this.rssBefore) / Math.max(1, this.connected)
+    const ours = (Object.keys(roles) as Array<keyof typeof roles>).reduce((sum, role) => sum + cpu1[role] - cpu0[role], 0)
     return {
       stack: o.stack,
       scenario,
@@ -185,6 +197,9 @@ export class Session {
       rssLoadKbPerSocket: kbPerSocket(rssPeak),
       cpuUsPerMsg,
       serverCores: (cpu1.servers - cpu0.servers) / windowUs,
+      foreignCores: Math.max(0, (busy1 - busy0 - ours) / windowUs),
+      windowStartUs: t0,
+      windowEndUs: t1,
       clean: latency.p99 < 100 && lost === 0 && duplicates === 0 && closedSockets === 0 && this.connectFailed === 0 && achievedRate >= 0.97 * rate
     }
   }
