@@ -15,6 +15,7 @@ export interface Options {
   warmupS: number
   repeat: number
   satStart: number
+  ingestSatStart: number
   satFactor: number
   satSteps: number
   sioAdapter: 'classic' | 'sharded'
@@ -40,6 +41,7 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --duration S      measured seconds per run (default 10), after --warmup S (default 3)
   --repeat N        repetitions of compare, stacks interleaved (default 3)
   --sat-start R --sat-factor F --sat-steps N   saturation search: R, R*F, ... then 2 bisections (defaults 2000, 1.5, 7)
+  --ingest-sat-start R              first rate of the ingest scenario's search (default 1000)
   --sio-adapter classic|sharded     Socket.IO's Redis adapter (default classic)
   --placement mixed|same|split      a user's 2 sockets: same server, split, or half of users each (default mixed)
   --loadgens N      load generator processes (default 2)
@@ -61,6 +63,7 @@ const FLAGS = {
   warmup: '3',
   repeat: '3',
   'sat-start': '2000',
+  'ingest-sat-start': '1000',
   'sat-factor': '1.5',
   'sat-steps': '7',
   'sio-adapter': 'classic',
@@ -117,6 +120,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options |
     warmupS: positive('warmup', get('warmup'), false),
     repeat: positive('repeat', get('repeat')),
     satStart: positive('sat-start', get('sat-start')),
+    ingestSatStart: positive('ingest-sat-start', get('ingest-sat-start')),
     satFactor: positive('sat-factor', get('sat-factor'), false),
     satSteps: positive('sat-steps', get('sat-steps')),
     sioAdapter: oneOf('sio-adapter', get('sio-adapter'), ['classic', 'sharded'] as const),

@@ -93,13 +93,13 @@ async function saturate (o: Options, runDir: string, stack: Stack, scenario: Sce
   let good: number | null = null
   let bad: number | null = null
   try {
-    let rate = o.satStart
+    let rate = scenario === 'ingest' ? o.ingestSatStart : o.satStart
     for (let i = 0; i < o.satSteps; i++) {
       if (await tryRate(rate)) { good = rate; rate = Math.round(rate * o.satFactor / 100) * 100 } else { bad = rate; break }
     }
     // Even the first step failed: look below it instead.
     for (let i = 0; good === null && i < 2; i++) {
-      const lower = Math.round((bad ?? o.satStart) / o.satFactor / 100) * 100
+      const lower = Math.round((bad ?? rate) / o.satFactor / 100) * 100
       if (await tryRate(lower)) good = lower; else bad = lower
     }
     for (let i = 0; i < 2 && good !== null && bad !== null; i++) {
