@@ -27,6 +27,7 @@ export interface Options {
   logLevel: string
   deadlineMin: number
   seed: number
+  pinServers: boolean
 }
 
 export const USAGE = `npm run bench -- [flags]        (each flag also as env BENCH_<FLAG>, e.g. BENCH_SOCKETS=4000)
@@ -50,6 +51,7 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --out DIR         results and logs (default bench/results)
   --log-level L     the servers' LOG_LEVEL (default warn)
   --deadline-min M  hard stop for the whole bench (default 40)
+  --pin-servers     pin both servers to CPU 0 with taskset (the issue's "servers pinned to one core" runs)
   --full            the issue's setup: 10,000 sockets, 5,000 users, 10,000 events/s, 20 s runs`
 
 const FLAGS = {
@@ -98,7 +100,7 @@ function positive (flag: string, value: string, integer = true): number {
 
 export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
   const spec = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]))
-  const { values } = parseArgs({ args: argv, options: { ...spec, full: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true })
+  const { values } = parseArgs({ args: argv, options: { ...spec, full: { type: 'boolean' }, 'pin-servers': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true })
   if (values.help === true) return 'help'
   const full = values.full === true || env.BENCH_FULL === '1'
   const get = (flag: Flag): string => {
@@ -131,6 +133,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options |
     out: get('out'),
     logLevel: get('log-level'),
     deadlineMin: positive('deadline-min', get('deadline-min'), false),
-    seed: positive('seed', get('seed'))
+    seed: positive('seed', get('seed')),
+    pinServers: values['pin-servers'] === true || env.BENCH_PIN_SERVERS === '1'
   }
 }

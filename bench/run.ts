@@ -152,7 +152,7 @@ async function main (): Promise<void> {
   deadline.unref()
 
   say(`bench: mode ${o.mode}, ${o.sockets} sockets over ${o.sockets / 2} users, stacks ${o.stacks.join(',')}, scenarios ${o.scenarios.join(',')}, ` +
-    `R ${o.rate} (ingest ${o.ingestRate}) ev/s, ${o.warmupS}+${o.durationS} s per run, Socket.IO adapter ${o.sioAdapter}, placement ${o.placement}; logs in ${runDir}`)
+    `R ${o.rate} (ingest ${o.ingestRate}) ev/s, ${o.warmupS}+${o.durationS} s per run, Socket.IO adapter ${o.sioAdapter}, placement ${o.placement}${o.pinServers ? ', servers pinned to CPU 0' : ''}; logs in ${runDir}`)
   redis = await startRedis(join(runDir, 'redis.log'))
   schema = await createSchema(o.pgUrl, `bench_${randomBytes(4).toString('hex')}`)
 

@@ -17,6 +17,8 @@ export interface StackOptions {
   benchDist: string
   root: string
   logLevel: string
+  /** Pin both servers to CPU 0 (taskset), leaving the other core to Redis and the load. */
+  pinServers: boolean
 }
 
 export interface RunningStack {
@@ -67,7 +69,9 @@ export async function startStack (stack: Stack, o: StackOptions): Promise<Runnin
   for (const instance of ['a', 'b']) {
     const port = await freePort()
     const { args, env } = command(stack, o)
-    const child = spawnChild(`${stack}-${instance}`, process.execPath, args, {
+    // taskset execs node in place: the pid we track is still the server's.
+    const [cmd, argv] = o.pinServers ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
+    const child = spawnChild(`${stack}-${instance}`, cmd, argv, {
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), INSTANCE_ID: `${stack}-${instance}`, ...env },
       logFile: join(o.logDir, `${stack}-${instance}.log`),
       ipc: true
