@@ -47,7 +47,8 @@ function session (o: Options, stack: Stack, runDir: string, cpuProfDir: string |
     logDir: runDir,
     benchDist,
     root,
-    logLevel: o.logLevel
+    logLevel: o.logLevel,
+    pinServers: o.pinServers
   }, redis.child)
 }
 
