@@ -63,7 +63,7 @@ export class Session {
 
   constructor (private readonly o: SessionOptions, private readonly redis: Child) {}
 
-  private serverPids (): number[] { return this.running?.servers.map((s) => s.child.pid) ?? [] }
+  serverPids (): number[] { return this.running?.servers.map((s) => s.child.pid) ?? [] }
   private rss (): number { return this.serverPids().reduce((sum, pid) => sum + rssKb(pid), 0) }
   /** A GC can move RSS by megabytes between two readings: the median of five over a second is steadier. */
   private async steadyRss (): Promise<number> {
@@ -72,11 +72,13 @@ export class Session {
     return samples.sort((a, b) => a - b)[2]!
   }
 
-  async start (): Promise<void> {
+  /** `beforeConnect` runs once the servers are up and before any socket opens (the heap census snapshots there). */
+  async start (beforeConnect?: (serverPids: number[]) => Promise<void>): Promise<void> {
     const o = this.o
     this.running = await startStack(o.stack, o)
     await sleep(1000)
     this.rssBefore = await this.steadyRss()
+    if (beforeConnect) await beforeConnect(this.serverPids())
     const dist = o.benchDist
     const log = (name: string): string => join(o.logDir, `${name}.log`)
     this.publisher = spawnChild('publisher', process.execPath, [join(dist, 'publisher.js')], { logFile: log('publisher'), ipc: true, env: process.env })

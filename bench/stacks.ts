@@ -19,6 +19,8 @@ export interface StackOptions {
   logLevel: string
   /** Pin both servers to CPU 0 (taskset), leaving the other core to Redis and the load. */
   pinServers: boolean
+  /** Extra node flags for every server process (the heap census adds --heapsnapshot-signal). */
+  nodeArgs?: string[]
 }
 
 export interface RunningStack {
@@ -41,7 +43,7 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
     // Production mode (Redis + PostgreSQL) with dev tokens: NODE_ENV=test, since production refuses dev auth.
     const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []
     return {
-      args: [...prof, '--import', guard, join(o.root, 'dist', 'server.js')],
+      args: [...prof, ...(o.nodeArgs ?? []), '--import', guard, join(o.root, 'dist', 'server.js')],
       env: {
         NODE_ENV: 'test',
         LOG_LEVEL: o.logLevel,
@@ -60,7 +62,7 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
     }
   }
   const file = stack === 'baseline' ? 'baseline-server.js' : 'sio-server.js'
-  return { args: ['--import', guard, join(o.benchDist, file)], env: { REDIS_URL: o.redisUrl, SIO_ADAPTER: o.sioMode } }
+  return { args: [...(o.nodeArgs ?? []), '--import', guard, join(o.benchDist, file)], env: { REDIS_URL: o.redisUrl, SIO_ADAPTER: o.sioMode } }
 }
 
 /** Starts instance after instance: the gateways migrate the schema at boot, and two at once would race. */
