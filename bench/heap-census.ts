@@ -89,6 +89,7 @@ async function main (): Promise<void> {
         root,
         logLevel: 'warn',
         pinServers: false,
+        quietWaitS: 0,
         nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]
       }, redis.child)
       let first = ''

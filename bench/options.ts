@@ -28,6 +28,7 @@ export interface Options {
   deadlineMin: number
   seed: number
   pinServers: boolean
+  quietWaitS: number
 }
 
 export const USAGE = `npm run bench -- [flags]        (each flag also as env BENCH_<FLAG>, e.g. BENCH_SOCKETS=4000)
@@ -50,6 +51,7 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --pg-url URL      PostgreSQL (default postgres://postgres@127.0.0.1:5432/test)
   --out DIR         results and logs (default bench/results)
   --log-level L     the servers' LOG_LEVEL (default warn)
+  --quiet-wait S    before each round, wait up to S s for other processes to use < 0.25 core (default 30)
   --deadline-min M  hard stop for the whole bench (default 40)
   --pin-servers     pin both servers to CPU 0 with taskset (the issue's "servers pinned to one core" runs)
   --full            the issue's setup: 10,000 sockets, 5,000 users, 10,000 events/s, 20 s runs`
@@ -75,6 +77,7 @@ const FLAGS = {
   'pg-url': 'postgres://postgres@127.0.0.1:5432/test',
   out: 'bench/results',
   'log-level': 'warn',
+  'quiet-wait': '30',
   'deadline-min': '40',
   seed: '7'
 } as const
@@ -134,6 +137,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options |
     logLevel: get('log-level'),
     deadlineMin: positive('deadline-min', get('deadline-min'), false),
     seed: positive('seed', get('seed')),
+    quietWaitS: Number(get('quiet-wait')),
     pinServers: values['pin-servers'] === true || env.BENCH_PIN_SERVERS === '1'
   }
 }

@@ -48,7 +48,8 @@ function session (o: Options, stack: Stack, runDir: string, cpuProfDir: string |
     benchDist,
     root,
     logLevel: o.logLevel,
-    pinServers: o.pinServers
+    pinServers: o.pinServers,
+    quietWaitS: o.quietWaitS
   }, redis.child)
 }
 
