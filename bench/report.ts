@@ -101,6 +101,12 @@ export function summaryTable (summaries: Summary[], scenario: Scenario): string 
     'RSS idle KB/sock', 'RSS load KB/sock', 'server µs/msg median (each run)', 'redis µs/msg', 'postgres µs/msg', 'publisher µs/msg', 'loadgen µs/msg', 'all µs/msg', 'others % core', 'clean'], rows)
 }
 
+/** Gateway ÷ reference per repetition (the two ran minutes apart, under similar noise), then the median of those. */
+export function pairedRatio (gw: Summary, ref: Summary): { median: number, each: number[] } {
+  const each = gw.serverUsAll.slice(0, ref.serverUsAll.length).map((g, i) => g / ref.serverUsAll[i]!)
+  return { median: median(each), each }
+}
+
 /** gateway ÷ reference for the comparable figures; below 1 means the gateway costs less. */
 export function ratioTable (summaries: Summary[], scenario: Scenario): string {
   const gw = summaries.find((s) => s.stack === 'gateway' && s.scenario === scenario)
@@ -109,9 +115,10 @@ export function ratioTable (summaries: Summary[], scenario: Scenario): string {
   for (const ref of ['baseline', 'socketio'] as const) {
     const r = summaries.find((s) => s.stack === ref && s.scenario === scenario)
     if (!r) continue
-    rows.push([`gateway / ${ref}`, f(gw.serverUs / r.serverUs, 2), f(gw.allUs / r.allUs, 2), f(gw.rssIdle / r.rssIdle, 2), f(gw.rssLoad / r.rssLoad, 2), f(gw.p99 / r.p99, 2)])
+    const paired = pairedRatio(gw, r)
+    rows.push([`gateway / ${ref}`, f(gw.serverUs / r.serverUs, 2), `${f(paired.median, 2)} (${paired.each.map((x) => f(x, 2)).join(', ')})`, f(gw.allUs / r.allUs, 2), f(gw.rssIdle / r.rssIdle, 2), f(gw.rssLoad / r.rssLoad, 2), f(gw.p99 / r.p99, 2)])
   }
-  return rows.length === 0 ? '(no reference run)' : table(['ratio', 'server µs/msg', 'all processes µs/msg', 'RSS idle/socket', 'RSS load/socket', 'p99'], rows)
+  return rows.length === 0 ? '(no reference run)' : table(['ratio', 'server µs/msg (medians)', 'server µs/msg paired per repetition: median (each)', 'all processes µs/msg', 'RSS idle/socket', 'RSS load/socket', 'p99'], rows)
 }
 
 export interface SaturationResult { stack: Stack, scenario: Scenario, best: number | null, steps: RoundResult[] }
