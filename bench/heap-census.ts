@@ -36,10 +36,10 @@ function census (file: string): Map<string, { bytes: number, count: number }> {
   return out
 }
 
-/** SIGUSR2 → node writes a .heapsnapshot into --diagnostic-dir; done when the file stops growing. */
+/** SIGWINCH (the gateway's close-with-grace treats SIGUSR2 as a shutdown) → node writes a .heapsnapshot into --diagnostic-dir; done when the file stops growing. */
 async function snapshot (pid: number, dir: string): Promise<string> {
   const before = new Set(readdirSync(dir))
-  process.kill(pid, 'SIGUSR2')
+  process.kill(pid, 'SIGWINCH')
   let file = ''
   let size = -1
   await waitFor('heap snapshot', async () => {
@@ -90,7 +90,7 @@ async function main (): Promise<void> {
         logLevel: 'warn',
         pinServers: false,
         quietWaitS: 0,
-        nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]
+        nodeArgs: ['--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${dir}`]
       }, redis.child)
       let first = ''
       let pid = 0
