@@ -1,17 +1,28 @@
 // Applies the numbered SQL files in migrations/ with postgrator, under an advisory lock so instances booting together take turns.
+import { existsSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Postgrator from 'postgrator'
 import { withClient, type PgPool } from '../../external/postgres.js'
 
-const MIGRATIONS = fileURLToPath(new URL('../../../../migrations/*.sql', import.meta.url))
+/** migrations/ of the package this module belongs to, wherever the module was compiled to (dist/, a bench build). */
+function migrationsDir (): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'migrations'))) return join(dir, 'migrations')
+  }
+  throw new Error('migrations/ not found above the gateway\'s code')
+}
 const LOCK_ID = 0x6165_6701
 
 export async function migrate (pool: PgPool, schema: string): Promise<{ from: number, to: number }> {
+  const dir = migrationsDir()
+  // An empty glob would "migrate" nothing and report success: refuse instead.
+  if (!readdirSync(dir).some((f) => f.endsWith('.sql'))) throw new Error(`no migrations in ${dir}`)
   return await withClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID])
     try {
       const postgrator = new Postgrator({
-        migrationPattern: MIGRATIONS,
+        migrationPattern: join(dir, '*.sql'),
         driver: 'pg',
         schemaTable: `${schema}.schemaversion`,
         currentSchema: schema,

@@ -1,0 +1,99 @@
+// What the bench's processes share: stack names, user naming, the event-to-user mapping, clocks and IPC shapes.
+
+export type Stack = 'gateway' | 'baseline' | 'socketio'
+export type Scenario = 'fanout' | 'ingest'
+export const STACKS: readonly Stack[] = ['gateway', 'baseline', 'socketio']
+
+/** Every stack's user channel has the gateway's shape, so Redis does the same work for each. */
+export const KEY_PREFIX = 'bench:'
+export function channelOf (userId: string): string {
+  return `${KEY_PREFIX}user:{${userId}}`
+}
+
+/** Long enough to pass the gateway's placeholder rules; zero-padded so every frame has the same size. */
+export function userName (index: number): string {
+  return `bench_user_${String(index).padStart(6, '0')}`
+}
+
+/**
+ * The user of event `seq`: a hash, not a PRNG stream, so the publisher and every load generator agree on it
+ * without exchanging the sequence (murmur3's finalizer spreads consecutive integers evenly).
+ */
+export function userOf (seq: number, users: number, seed: number): number {
+  let h = (seq ^ seed) >>> 0
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0
+  h = (h ^ (h >>> 16)) >>> 0
+  return h % users
+}
+
+/**
+ * Microseconds on CLOCK_MONOTONIC. Linux shares that clock between processes, so a timestamp taken in the
+ * publisher can be subtracted from one taken in a load generator; wall-clock time could step between the two.
+ */
+export function nowUs (): number {
+  return Number(process.hrtime.bigint()) / 1000
+}
+
+/** The marker embedded in every event's `data`: found with indexOf, so the load generator never parses JSON. */
+export const MARK = '"bench":"'
+export function marker (seq: number, sentUs: number): string {
+  return `${seq}:${Math.round(sentUs)}`
+}
+
+/** Which server each socket of a user goes to. "mixed": half the users on one server, half split across both. */
+export type Placement = 'mixed' | 'same' | 'split'
+export function serverOf (user: number, socket: number, placement: Placement): number {
+  if (placement === 'same') return user % 2
+  if (placement === 'split') return socket % 2
+  return socket === 0 ? user % 2 : (user >> 1) % 2
+}
+
+export interface ServerTarget {
+  /** ws://host:port/path for gateway and baseline; http://host:port for Socket.IO (the client adds its path). */
+  url: string
+}
+
+/** Parent → load generator. */
+export type LoadgenCommand =
+  | { cmd: 'connect', stack: Stack, servers: ServerTarget[], sockets: Array<[user: number, server: number]>, localAddresses: string[], devSecret: string, concurrency: number, timeoutMs: number }
+  | { cmd: 'window', startUs: number, endUs: number }
+  | { cmd: 'count' }
+  | { cmd: 'reset' }
+  | { cmd: 'finish', sent: number, seed: number, users: number, excluded: number[] }
+  | { cmd: 'close' }
+
+/** Load generator → parent. */
+export type LoadgenReply =
+  | { kind: 'connected', ok: number, failed: number, firstError?: string }
+  | { kind: 'count', received: number, inWindow: number, closed: number }
+  | { kind: 'result', received: number, inWindow: number, expected: number, lost: number, duplicates: number, closed: number, histogram: number[], maxUs: number }
+  | { kind: 'closed' }
+  | { kind: 'reset' }
+
+/** Parent → publisher. */
+export interface PublisherCommand {
+  cmd: 'run'
+  stack: Stack
+  scenario: Scenario
+  redisUrl: string
+  /** Gateway HTTP bases, for the ingest scenario. */
+  http: string[]
+  service: { id: string, secret: string }
+  rate: number
+  durationMs: number
+  users: number
+  seed: number
+  batch: number
+  sioMode: 'classic' | 'sharded'
+}
+
+/** Publisher → parent. */
+export interface PublisherReply {
+  kind: 'done'
+  sent: number
+  /** Events the gateway refused or that failed in transit (ingest): not expected anywhere. */
+  failed: number[]
+  elapsedMs: number
+  error?: string
+}

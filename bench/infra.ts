@@ -1,0 +1,75 @@
+// The bench's own infrastructure: a private redis-server on a free port, and a PostgreSQL schema dropped at the end.
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { freePort, spawnChild, stopChild, waitFor, type Child } from './procs.js'
+
+export interface RedisServer { url: string, port: number, child: Child }
+
+/** Never the shared 6379: our own process, no persistence, so nothing of the bench outlives it. */
+export async function startRedis (logFile: string): Promise<RedisServer> {
+  const port = await freePort()
+  const child = spawnChild('redis', 'redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    // Slow subscribers are what the bench looks for: don't let Redis cut them off mid-run.
+    '--client-output-buffer-limit', 'pubsub 0 0 0', '--maxclients', '20000'
+  ], { logFile })
+  const url = `redis://127.0.0.1:${port}`
+  await waitFor('redis-server', async () => {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => undefined) // refused until redis-server listens: expected, not worth a log line
+    try {
+      await probe.connect()
+      return (await probe.ping()) === 'PONG'
+    } finally { probe.disconnect() }
+  }, 10000, child)
+  return { url, port, child }
+}
+
+export async function stopRedis (r: RedisServer): Promise<void> {
+  await stopChild(r.child, 3000)
+}
+
+export interface PgSchema { url: string, schema: string, drop: () => Promise<void> }
+
+/** A schema of the bench's own; the gateways migrate it at boot. */
+export async function createSchema (url: string, schema: string): Promise<PgSchema> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await client.query(`CREATE SCHEMA ${schema}`)
+  } finally { await client.end() }
+  return {
+    url,
+    schema,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+      try {
+        await c.connect()
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      } finally { await c.end().catch(() => undefined) }
+    }
+  }
+}
+
+/** Empties the event log between ingest runs, so one run's index size doesn't slow the next. */
+export async function truncateEvents (url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    await client.query(`TRUNCATE ${schema}.events`)
+  } catch { /* not migrated yet: nothing to empty */ } finally { await client.end() }
+}
+
+/**
+ * The PostgreSQL backends serving the gateways, found by the application_name the gateways' pools announce
+ * (PGAPPNAME): their CPU is the database's share of the ingest scenario's cost.
+ */
+export async function backendPids (url: string, appName: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [appName])
+    return rows.map((r) => r.pid)
+  } finally { await client.end() }
+}

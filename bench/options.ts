@@ -1,0 +1,143 @@
+// The bench's options: CLI flags, each also settable as BENCH_<NAME> in the environment; --full is the issue's setup.
+import { parseArgs } from 'node:util'
+import { STACKS, type Placement, type Stack } from './common.js'
+
+export type Mode = 'compare' | 'saturate' | 'profile'
+
+export interface Options {
+  mode: Mode
+  stacks: Stack[]
+  scenarios: Array<'fanout' | 'ingest'>
+  sockets: number
+  rate: number
+  ingestRate: number
+  durationS: number
+  warmupS: number
+  repeat: number
+  satStart: number
+  ingestSatStart: number
+  satFactor: number
+  satSteps: number
+  sioAdapter: 'classic' | 'sharded'
+  placement: Placement
+  loadgens: number
+  batch: number
+  pgUrl: string
+  out: string
+  logLevel: string
+  deadlineMin: number
+  seed: number
+  pinServers: boolean
+  quietWaitS: number
+}
+
+export const USAGE = `npm run bench -- [flags]        (each flag also as env BENCH_<FLAG>, e.g. BENCH_SOCKETS=4000)
+  --mode compare|saturate|profile   compare: every stack at --rate, --repeat times (default)
+                                    saturate: per stack, highest clean rate (p99 < 100 ms, nothing lost)
+                                    profile: the gateway under node --cpu-prof, fanout at --rate; summary printed
+  --stacks gateway,baseline,socketio
+  --scenarios fanout,ingest         ingest runs the gateway only (the references have no ingest)
+  --sockets C       sockets, over C/2 users (default 2000)
+  --rate R          fanout events/s (default 2000)
+  --ingest-rate R   ingest events/s (default 2000, the issue's p99 target rate)
+  --duration S      measured seconds per run (default 10), after --warmup S (default 3)
+  --repeat N        repetitions of compare, stacks interleaved (default 3)
+  --sat-start R --sat-factor F --sat-steps N   saturation search: R, R*F, ... then 2 bisections (defaults 2000, 1.5, 7)
+  --ingest-sat-start R              first rate of the ingest scenario's search (default 1000)
+  --sio-adapter classic|sharded     Socket.IO's Redis adapter (default classic)
+  --placement mixed|same|split      a user's 2 sockets: same server, split, or half of users each (default mixed)
+  --loadgens N      load generator processes (default 2)
+  --batch N         events per ingest POST (default 50)
+  --pg-url URL      PostgreSQL (default postgres://postgres@127.0.0.1:5432/test)
+  --out DIR         results and logs (default bench/results)
+  --log-level L     the servers' LOG_LEVEL (default warn)
+  --quiet-wait S    before each round, wait up to S s for other processes to use < 0.25 core (default 30)
+  --deadline-min M  hard stop for the whole bench (default 40)
+  --pin-servers     pin both servers to CPU 0 with taskset (the issue's "servers pinned to one core" runs)
+  --full            the issue's setup: 10,000 sockets, 5,000 users, 10,000 events/s, 20 s runs`
+
+const FLAGS = {
+  mode: 'compare',
+  stacks: STACKS.join(','),
+  scenarios: 'fanout,ingest',
+  sockets: '2000',
+  rate: '2000',
+  'ingest-rate': '2000',
+  duration: '10',
+  warmup: '3',
+  repeat: '3',
+  'sat-start': '2000',
+  'ingest-sat-start': '1000',
+  'sat-factor': '1.5',
+  'sat-steps': '7',
+  'sio-adapter': 'classic',
+  placement: 'mixed',
+  loadgens: '2',
+  batch: '50',
+  'pg-url': 'postgres://postgres@127.0.0.1:5432/test',
+  out: 'bench/results',
+  'log-level': 'warn',
+  'quiet-wait': '30',
+  'deadline-min': '40',
+  seed: '7'
+} as const
+type Flag = keyof typeof FLAGS
+
+// The --full preset sits between the defaults and what the user sets: explicit flags still win.
+const FULL: Partial<Record<Flag, string>> = { sockets: '10000', rate: '10000', duration: '20', warmup: '5', 'sat-start': '5000', 'deadline-min': '120' }
+
+function envName (flag: string): string {
+  return `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`
+}
+
+function oneOf<T extends string> (flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${flag} must be one of ${allowed.join(', ')} (got ${value})`)
+  return value as T
+}
+
+function positive (flag: string, value: string, integer = true): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`--${flag} must be a positive ${integer ? 'integer' : 'number'} (got ${value})`)
+  return n
+}
+
+export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
+  const spec = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]))
+  const { values } = parseArgs({ args: argv, options: { ...spec, full: { type: 'boolean' }, 'pin-servers': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true })
+  if (values.help === true) return 'help'
+  const full = values.full === true || env.BENCH_FULL === '1'
+  const get = (flag: Flag): string => {
+    const given = (values as Record<string, string | undefined>)[flag] ?? env[envName(flag)]
+    return given ?? (full ? FULL[flag] : undefined) ?? FLAGS[flag]
+  }
+  const stacks = get('stacks').split(',').map((s) => oneOf('stacks', s.trim(), STACKS))
+  const scenarios = get('scenarios').split(',').map((s) => oneOf('scenarios', s.trim(), ['fanout', 'ingest'] as const))
+  const sockets = positive('sockets', get('sockets'))
+  if (sockets % 2 !== 0) throw new Error('--sockets must be even: C sockets over C/2 users')
+  return {
+    mode: oneOf('mode', get('mode'), ['compare', 'saturate', 'profile'] as const),
+    stacks,
+    scenarios,
+    sockets,
+    rate: positive('rate', get('rate')),
+    ingestRate: positive('ingest-rate', get('ingest-rate')),
+    durationS: positive('duration', get('duration'), false),
+    warmupS: positive('warmup', get('warmup'), false),
+    repeat: positive('repeat', get('repeat')),
+    satStart: positive('sat-start', get('sat-start')),
+    ingestSatStart: positive('ingest-sat-start', get('ingest-sat-start')),
+    satFactor: positive('sat-factor', get('sat-factor'), false),
+    satSteps: positive('sat-steps', get('sat-steps')),
+    sioAdapter: oneOf('sio-adapter', get('sio-adapter'), ['classic', 'sharded'] as const),
+    placement: oneOf('placement', get('placement'), ['mixed', 'same', 'split'] as const),
+    loadgens: positive('loadgens', get('loadgens')),
+    batch: positive('batch', get('batch')),
+    pgUrl: get('pg-url'),
+    out: get('out'),
+    logLevel: get('log-level'),
+    deadlineMin: positive('deadline-min', get('deadline-min'), false),
+    seed: positive('seed', get('seed')),
+    quietWaitS: Number(get('quiet-wait')),
+    pinServers: values['pin-servers'] === true || env.BENCH_PIN_SERVERS === '1'
+  }
+}

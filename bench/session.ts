@@ -1,0 +1,258 @@
+// One stack's session: its two servers, the load generators and their sockets, then any number of measured rounds.
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { nowUs, serverOf, type LoadgenReply, type Placement, type PublisherCommand, type PublisherReply, type Scenario, type Stack } from './common.js'
+import { mergeInto, newHistogram, percentiles, type Percentiles } from './histogram.js'
+import { backendPids, truncateEvents } from './infra.js'
+import { ask, cpuUs, machineBusyUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
+import { DEV_SECRET, pgAppName, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
+
+export interface SessionOptions extends StackOptions {
+  stack: Stack
+  sockets: number
+  loadgens: number
+  placement: Placement
+  seed: number
+  batch: number
+  /** Longest wait, before each round, for the rest of the machine to be quiet. */
+  quietWaitS: number
+  /** Rotated per session so TIME_WAIT left by the previous session's sockets never collides with this one's. */
+  addressOffset: number
+}
+
+export interface RoundResult {
+  stack: Stack
+  scenario: Scenario
+  rate: number
+  achievedRate: number
+  connected: number
+  connectFailed: number
+  eventsPerS: number
+  messagesPerS: number
+  latency: Percentiles
+  expected: number
+  lost: number
+  duplicates: number
+  closedSockets: number
+  rssIdleKbPerSocket: number
+  rssLoadKbPerSocket: number
+  /** Microseconds of CPU per delivered message, per role, over the measured window. */
+  cpuUsPerMsg: { servers: number, redis: number, postgres: number, publisher: number, loadgen: number, all: number }
+  /** Both servers' CPU over the window, in cores (1.0 = one core busy). */
+  serverCores: number
+  /**
+   * Cores kept busy during the window by processes that are not the bench's (other engineers' test suites on
+   * the same 2 cores): the noise of this round, in cores.
+   */
+  foreignCores: number
+  /** The measured window on CLOCK_MONOTONIC (µs), the clock of V8's CPU profiles too. */
+  windowStartUs: number
+  windowEndUs: number
+  clean: boolean
+}
+
+const isReply = <K extends LoadgenReply['kind']>(kind: K) => (m: unknown): m is Extract<LoadgenReply, { kind: K }> =>
+  typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === kind
+
+export class Session {
+  private running: RunningStack | null = null
+  private loadgens: Child[] = []
+  private publisher: Child | null = null
+  private rssBefore = 0
+  private rssIdle = 0
+  connected = 0
+  connectFailed = 0
+
+  constructor (private readonly o: SessionOptions, private readonly redis: Child) {}
+
+  serverPids (): number[] { return this.running?.servers.map((s) => s.child.pid) ?? [] }
+  private rss (): number { return this.serverPids().reduce((sum, pid) => sum + rssKb(pid), 0) }
+  /** A GC can move RSS by megabytes between two readings: the median of five over a second is steadier. */
+  private async steadyRss (): Promise<number> {
+    const samples: number[] = []
+    for (let i = 0; i < 5; i++) { samples.push(this.rss()); await sleep(250) }
+    return samples.sort((a, b) => a - b)[2]!
+  }
+
+  /** `beforeConnect` runs once the servers are up and before any socket opens (the heap census snapshots there). */
+  async start (beforeConnect?: (serverPids: number[]) => Promise<void>): Promise<void> {
+    const o = this.o
+    this.running = await startStack(o.stack, o)
+    await sleep(1000)
+    this.rssBefore = await this.steadyRss()
+    if (beforeConnect) await beforeConnect(this.serverPids())
+    const dist = o.benchDist
+    const log = (name: string): string => join(o.logDir, `${name}.log`)
+    this.publisher = spawnChild('publisher', process.execPath, [join(dist, 'publisher.js')], { logFile: log('publisher'), ipc: true, env: process.env })
+    const users = o.sockets / 2
+    const plan = Array.from({ length: o.loadgens }, () => [] as Array<[number, number]>)
+    for (let u = 0; u < users; u++) {
+      for (let s = 0; s < 2; s++) plan[(u * 2 + s) % o.loadgens]!.push([u, serverOf(u, s, o.placement)])
+    }
+    // Several 127.0.0.x sources: each bound source address has its own ~28k ephemeral ports.
+    const addresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${2 + ((o.addressOffset * 8 + i) % 250)}`)
+    const servers = this.running.servers.map((s) => ({ url: s.ws }))
+    const replies = await Promise.all(plan.map(async (sockets, i) => {
+      const lg = spawnChild(`loadgen-${i}`, process.execPath, [join(dist, 'loadgen.js')], { logFile: log(`loadgen-${i}`), ipc: true, env: process.env })
+      this.loadgens.push(lg)
+      const timeoutMs = 15000
+      // Bounded: at most every socket's timeout, in waves of `concurrency`, plus slack.
+      const limit = Math.ceil(sockets.length / 64) * timeoutMs + 60000
+      return await ask(lg, { cmd: 'connect', stack: o.stack, servers, sockets, localAddresses: addresses, devSecret: DEV_SECRET, concurrency: 64, timeoutMs }, isReply('connected'), limit)
+    }))
+    this.connected = replies.reduce((n, r) => n + r.ok, 0)
+    this.connectFailed = replies.reduce((n, r) => n + r.failed, 0)
+    const firstError = replies.find((r) => r.firstError)?.firstError
+    if (this.connectFailed > 0) process.stderr.write(`bench: ${o.stack}: ${this.connectFailed} sockets failed to connect (${firstError ?? ''})\n`)
+    await sleep(2000)
+    this.rssIdle = await this.steadyRss()
+  }
+
+  async round (scenario: Scenario, rate: number, durationS: number, warmupS: number): Promise<RoundResult> {
+    const o = this.o
+    const running = this.running
+    const publisher = this.publisher
+    if (running === null || publisher === null) throw new Error('session not started')
+    if (scenario === 'ingest') await truncateEvents(o.pgUrl, o.pgSchema)
+    await this.waitQuiet()
+    await Promise.all(this.loadgens.map((lg) => ask(lg, { cmd: 'reset' }, isReply('reset'), 10000)))
+
+    const users = o.sockets / 2
+    const warmupMs = warmupS * 1000
+    const windowMs = durationS * 1000
+    // The publisher runs past the window's end so the window never sees its ramp-down.
+    const command: PublisherCommand = {
+      cmd: 'run',
+      stack: o.stack,
+      scenario,
+      redisUrl: o.redisUrl,
+      http: running.servers.map((s) => s.http),
+      service: SERVICE,
+      rate,
+      durationMs: warmupMs + windowMs + 500,
+      users,
+      seed: o.seed,
+      batch: o.batch,
+      sioMode: o.sioMode
+    }
+    const startUs = nowUs() + warmupMs * 1000
+    const endUs = startUs + windowMs * 1000
+    for (const lg of this.loadgens) lg.proc.send({ cmd: 'window', startUs, endUs })
+    const roles = { servers: this.serverPids(), redis: [this.redis.pid], postgres: [] as number[], publisher: [publisher.pid], loadgen: this.loadgens.map((l) => l.pid) }
+    // Per pid, so a process that exits mid-window (an idle PostgreSQL backend) counts what it used before, not minus all.
+    const last = new Map<number, number>()
+    const cpu = (): Record<keyof typeof roles, number> => {
+      const of = (pids: number[]): number => pids.reduce((sum, p) => {
+        const now = cpuUs(p)
+        if (Number.isFinite(now)) last.set(p, now)
+        return sum + (last.get(p) ?? 0)
+      }, 0)
+      return { servers: of(roles.servers), redis: of(roles.redis), postgres: of(roles.postgres), publisher: of(roles.publisher), loadgen: of(roles.loadgen) }
+    }
+
+    const done = ask(publisher, command, (m): m is PublisherReply => (m as { kind?: unknown } | null)?.kind === 'done', warmupMs + windowMs + 60000)
+    await sleep(warmupMs)
+    // After the warm-up the pools have opened their connections: these are the backends of the window.
+    if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppName(o.pgSchema)).catch(() => [])
+    const cpu0 = cpu()
+    const busy0 = machineBusyUs()
+    const t0 = nowUs()
+    let rssPeak = 0
+    // RSS sampled through the window: the peak under load is the figure, not one arbitrary instant.
+    const samples = Math.max(1, Math.floor(windowMs / 500))
+    for (let i = 0; i < samples; i++) {
+      await sleep(Math.max(0, (startUs + (i + 1) * 500_000 - nowUs()) / 1000))
+      rssPeak = Math.max(rssPeak, this.rss())
+    }
+    await sleep(Math.max(0, (endUs - nowUs()) / 1000))
+    const cpu1 = cpu()
+    const busy1 = machineBusyUs()
+    const t1 = nowUs()
+    const windowUs = t1 - t0
+    const pub = await done
+    if (pub.error) throw new Error(`publisher: ${pub.error}`)
+
+    await this.drain()
+    const results = await Promise.all(this.loadgens.map((lg) => ask(lg, { cmd: 'finish', sent: pub.sent, seed: o.seed, users, excluded: pub.failed }, isReply('result'), 60000)))
+    const histogram = newHistogram()
+    for (const r of results) mergeInto(histogram, r.histogram)
+    const sum = (f: (r: typeof results[number]) => number): number => results.reduce((s, r) => s + f(r), 0)
+    const latency = percentiles(histogram, Math.max(...results.map((r) => r.maxUs)))
+    const inWindow = sum((r) => r.inWindow)
+    const expected = sum((r) => r.expected)
+    const perEvent = expected / Math.max(1, pub.sent - pub.failed.length)
+    const per = (role: keyof typeof roles): number => (cpu1[role] - cpu0[role]) / Math.max(1, inWindow)
+    const cpuUsPerMsg = { servers: per('servers'), redis: per('redis'), postgres: per('postgres'), publisher: per('publisher'), loadgen: per('loadgen'), all: 0 }
+    cpuUsPerMsg.all = cpuUsPerMsg.servers + cpuUsPerMsg.redis + cpuUsPerMsg.postgres + cpuUsPerMsg.publisher + cpuUsPerMsg.loadgen
+    const lost = sum((r) => r.lost) + pub.failed.length * perEvent
+    const duplicates = sum((r) => r.duplicates)
+    const closedSockets = sum((r) => r.closed)
+    const achievedRate = pub.sent / (pub.elapsedMs / 1000)
+    const kbPerSocket = (kb: number): number => (kb - this.rssBefore) / Math.max(1, this.connected)
+    const ours = (Object.keys(roles) as Array<keyof typeof roles>).reduce((sum, role) => sum + cpu1[role] - cpu0[role], 0)
+    return {
+      stack: o.stack,
+      scenario,
+      rate,
+      achievedRate,
+      connected: this.connected,
+      connectFailed: this.connectFailed,
+      eventsPerS: inWindow / perEvent / (windowUs / 1e6),
+      messagesPerS: inWindow / (windowUs / 1e6),
+      latency,
+      expected,
+      lost,
+      duplicates,
+      closedSockets,
+      rssIdleKbPerSocket: kbPerSocket(this.rssIdle),
+      rssLoadKbPerSocket: kbPerSocket(rssPeak),
+      cpuUsPerMsg,
+      serverCores: (cpu1.servers - cpu0.servers) / windowUs,
+      foreignCores: Math.max(0, (busy1 - busy0 - ours) / windowUs),
+      windowStartUs: t0,
+      windowEndUs: t1,
+      clean: latency.p99 < 100 && lost === 0 && duplicates === 0 && closedSockets === 0 && this.connectFailed === 0 && achievedRate >= 0.97 * rate
+    }
+  }
+
+  /**
+   * Other engineers' test suites share these 2 cores. Before a round, wait (at most quietWaitS) for a second in
+   * which the rest of the machine keeps less than a quarter of a core busy; the round records the noise anyway.
+   */
+  private async waitQuiet (): Promise<void> {
+    const deadline = Date.now() + this.o.quietWaitS * 1000
+    const ours = (): number => [...this.serverPids(), this.redis.pid, this.publisher?.pid ?? 0, ...this.loadgens.map((l) => l.pid)]
+      .reduce((sum, p) => sum + (p > 0 && Number.isFinite(cpuUs(p)) ? cpuUs(p) : 0), 0)
+    while (Date.now() < deadline) {
+      const [m0, o0, t0] = [machineBusyUs(), ours(), nowUs()]
+      await sleep(1000)
+      if ((machineBusyUs() - m0 - (ours() - o0)) / (nowUs() - t0) < 0.25) return
+    }
+  }
+
+  /** Waits until deliveries stop arriving (quiet for 1 s), at most 20 s: a saturated server may still be catching up. */
+  private async drain (): Promise<void> {
+    let last = -1
+    let quietSince = Date.now()
+    const deadline = Date.now() + 20000
+    while (Date.now() < deadline) {
+      const counts = await Promise.all(this.loadgens.map((lg) => ask(lg, { cmd: 'count' }, isReply('count'), 10000)))
+      const total = counts.reduce((s, c) => s + c.received, 0)
+      if (total !== last) { last = total; quietSince = Date.now() } else if (Date.now() - quietSince >= 1000) return
+      await sleep(250)
+    }
+  }
+
+  /** Bounded and never throws: every child of the session is stopped, gracefully first (the CPU profile needs it). */
+  async stop (): Promise<void> {
+    await Promise.all(this.loadgens.map(async (lg) => {
+      await ask(lg, { cmd: 'close' }, isReply('closed'), 5000).catch(() => undefined)
+      await stopChild(lg, 2000)
+    }))
+    if (this.publisher) await stopChild(this.publisher, 2000)
+    await Promise.all((this.running?.servers ?? []).map((s) => stopChild(s.child, 10000)))
+    this.loadgens = []
+    this.publisher = null
+    this.running = null
+  }
+}
