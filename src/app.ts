@@ -43,7 +43,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   registerErrorHandlers(app)
 
   // 1. Infrastructure: sockets, then the connections of production mode.
-  await app.register(websocket, { maxPayload: config.ws.maxPayload })
+  await app.register(websocket, { maxPayload: config.ws.maxPayload, drainWindowMs: config.ws.drainWindowMs, reconnectJitterMs: config.ws.reconnectJitterS * 1000 })
   if (config.redis) await app.register(redis, { redis: config.redis })
   if (config.database) await app.register(postgres, { url: config.database.url, schema: config.database.schema, max: config.database.poolMax, applicationName: `aeg:${config.instanceId}` })
 
@@ -76,5 +76,5 @@ async function servedRoutes (app: FastifyInstance, { config }: { config: Config 
   await app.register(history)
   // The demo page and its dev tokens never exist in production.
   if (config.env !== 'production') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
-  await app.register(ws, { heartbeatIntervalS: config.ws.heartbeatIntervalS, allowedOrigins: config.session.allowedOrigins })
+  await app.register(ws, { ws: config.ws, allowedOrigins: config.session.allowedOrigins })
 }

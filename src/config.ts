@@ -54,6 +54,15 @@ export const EnvSchema = Type.Object({
   INGEST_STREAM_KEY: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   INGEST_STREAM_GROUP: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'gateway' }),
   AGENT_STEP_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 400 }),
+  WS_IDLE_HEARTBEAT_S: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
+  WS_MAX_AGE_S: Type.Integer({ minimum: 0, maximum: 86400, default: 3300 }),
+  RECONNECT_JITTER_S: Type.Integer({ minimum: 0, maximum: 300, default: 5 }),
+  DRAIN_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 7000, default: 2000 }),
+  MAX_SOCKETS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10000 }),
+  UPGRADE_RATE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 500 }),
+  WS_MESSAGE_RATE: Type.Integer({ minimum: 1, maximum: 100_000, default: 20 }),
+  WS_MESSAGE_BURST: Type.Integer({ minimum: 1, maximum: 100_000, default: 60 }),
+  WS_MAX_BUFFERED_BYTES: Type.Integer({ minimum: 16 * 1024, maximum: 256 * 1024 * 1024, default: 1024 * 1024 }),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   INGEST_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
   INGEST_BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
@@ -88,7 +97,23 @@ export interface Config {
   ingest: { maxBatch: number, bodyLimit: number, stream?: { key: string, group: string } }
   /** Hot history per user in the broker; the durable log in PostgreSQL keeps events for `retentionHours`. */
   history: { size: number, ttlMs: number, retentionHours: number, retentionIntervalS: number, maxBacklog: number }
-  ws: { maxPayload: number, heartbeatIntervalS: number }
+  ws: {
+    maxPayload: number
+    /** Protocol ping interval; also announced to clients as heartbeat_interval_s. */
+    heartbeatIntervalS: number
+    idleHeartbeatS: number
+    maxBufferedBytes: number
+    /** Sockets older than this are asked to reconnect (0: never). */
+    maxAgeS: number
+    reconnectJitterS: number
+    drainWindowMs: number
+    /** Sockets on this instance, and upgrades accepted per second, at most. */
+    maxSockets: number
+    upgradeRate: number
+    /** Client frames per second per socket (token bucket). */
+    messageRate: number
+    messageBurst: number
+  }
   /** Event-loop delay past which new requests and upgrades get 503 (0: never). */
   pressure: { maxEventLoopDelayMs: number }
   /** The in-process reference agent of the embedded mode. */
@@ -246,7 +271,19 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       retentionIntervalS: env.RETENTION_INTERVAL_S,
       maxBacklog: env.MAX_CATCHUP_BACKLOG
     },
-    ws: { maxPayload: env.WS_MAX_PAYLOAD, heartbeatIntervalS: env.HEARTBEAT_INTERVAL_S },
+    ws: {
+      maxPayload: env.WS_MAX_PAYLOAD,
+      heartbeatIntervalS: env.HEARTBEAT_INTERVAL_S,
+      idleHeartbeatS: env.WS_IDLE_HEARTBEAT_S,
+      maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+      maxAgeS: env.WS_MAX_AGE_S,
+      reconnectJitterS: env.RECONNECT_JITTER_S,
+      drainWindowMs: env.DRAIN_WINDOW_MS,
+      maxSockets: env.MAX_SOCKETS,
+      upgradeRate: env.UPGRADE_RATE,
+      messageRate: env.WS_MESSAGE_RATE,
+      messageBurst: env.WS_MESSAGE_BURST
+    },
     pressure: { maxEventLoopDelayMs: env.PRESSURE_MAX_EVENT_LOOP_DELAY_MS },
     agent: { stepMs: env.AGENT_STEP_MS }
   }

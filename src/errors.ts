@@ -11,7 +11,8 @@ export const HttpErrors = {
   NotFound: createError<[string]>('NOT_FOUND', '%s', 404),
   NotReady: createError<[string]>('NOT_READY', '%s', 503),
   RunConflict: createError<[string]>('RUN_CONFLICT', '%s', 409),
-  StoreUnavailable: createError<[string]>('STORE_UNAVAILABLE', '%s', 503)
+  StoreUnavailable: createError<[string]>('STORE_UNAVAILABLE', '%s', 503),
+  OverCapacity: createError<[string]>('OVER_CAPACITY', '%s', 503)
 } as const
 
 /**
@@ -31,6 +32,8 @@ export const CloseCodes = {
   AUTH_UNAVAILABLE: { code: 1011, reason: 'Auth service unavailable', reconnect: true },
   SERVICE_RESTART: { code: 1012, reason: 'service restart', reconnect: true },
   TRY_AGAIN_LATER: { code: 1013, reason: 'try again later', reconnect: true },
+  ROTATION: { code: 1001, reason: 'rotation: reconnect and resume', reconnect: true },
+  SLOW_CONSUMER: { code: 1013, reason: 'slow consumer: reconnect and resume with since', reconnect: true },
   // Not 1008: the token is fine, the user has too many sockets open; one closing frees a slot.
   TOO_MANY_CONNECTIONS: { code: 1013, reason: 'too many connections', reconnect: true }
 } as const
@@ -39,7 +42,7 @@ export type CloseCode = keyof typeof CloseCodes
 /** Error codes carried by `error_message` frames. */
 export type WsErrorCode =
   | 'AUTH_FAILED' | 'AUTH_UNAVAILABLE' | 'AUTH_REFRESH_FAILED' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOO_MANY_CONNECTIONS'
-  | 'JSON_PARSE_ERROR' | 'INVALID_MESSAGE' | 'UNSUPPORTED_PROTOCOL' | 'INTERNAL_ERROR'
+  | 'JSON_PARSE_ERROR' | 'INVALID_MESSAGE' | 'UNSUPPORTED_PROTOCOL' | 'INTERNAL_ERROR' | 'RATE_LIMITED'
 
 /** Raised by the auth plugin; `code` decides between a bad token (1008) and an auth outage (1011). */
 export class AuthError extends Error {

@@ -88,12 +88,15 @@ export function toWire (event: AgentEvent & { seq: number, epoch: string }): str
 
 const SEQ_PREFIX = '{"seq":'
 
-/** The offset of a wire frame, or undefined for a frame that carries none. */
-export function seqOf (frame: string): number | undefined {
-  if (!frame.startsWith(SEQ_PREFIX)) return undefined
+const SEQ_BYTES = Buffer.from(SEQ_PREFIX)
+
+/** The offset of a wire frame (text or its bytes), or undefined for a frame that carries none. */
+export function seqOf (frame: string | Buffer): number | undefined {
+  const bytes = typeof frame !== 'string'
+  if (bytes ? frame.compare(SEQ_BYTES, 0, SEQ_BYTES.length, 0, SEQ_BYTES.length) !== 0 : !frame.startsWith(SEQ_PREFIX)) return undefined
   let seq = 0
   for (let i = SEQ_PREFIX.length; i < frame.length; i++) {
-    const digit = frame.charCodeAt(i) - 48
+    const digit = (bytes ? frame[i]! : frame.charCodeAt(i)) - 48
     if (digit < 0 || digit > 9) return i === SEQ_PREFIX.length ? undefined : seq
     seq = seq * 10 + digit
   }

@@ -81,3 +81,19 @@ export function tokenExpiring (expiresAt: number): Record<string, unknown> {
 export function authRefreshed (expiresAt: number | undefined): Record<string, unknown> {
   return envelope('auth_refreshed', { expires_at: expiresAt ?? null })
 }
+
+/** Sent after a silence from the client (contract section 2.5): the socket is alive, the client may answer. */
+export function heartbeat (connectionId: string): Record<string, unknown> {
+  return envelope('heartbeat', { connection_id: connectionId, timestamp: new Date().toISOString() })
+}
+
+/**
+ * Before the server closes a socket on purpose (shutdown or rotation): when to reconnect, and where the client
+ * stands, so it can resume with since/epoch on any instance.
+ */
+export function reconnectFrame (type: 'server_shutdown' | 'reconnect', message: string, reconnectDelayMs: number, drainTimeoutMs: number, cursor?: { next: number, epoch: string }): Record<string, unknown> {
+  const frame: Record<string, unknown> = { type, message, reconnect_delay_ms: reconnectDelayMs, timestamp: now() }
+  if (type === 'server_shutdown') frame.drain_timeout = drainTimeoutMs / 1000
+  if (cursor) { frame.seq = cursor.next - 1; frame.epoch = cursor.epoch }
+  return frame
+}

@@ -1,7 +1,9 @@
 // The user-scoped WebSocket at /ws and /api/v1/websocket: origin check and auth before the upgrade, then a session per socket.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
+import type { Config } from '../config.js'
 import { AuthError, HttpErrors } from '../errors.js'
+import { TokenBucket } from '../services/token-bucket.js'
 import { originAllowed } from '../plugins/app/auth/origin.js'
 import { parseProtocols } from '../plugins/app/auth/tokens.js'
 import { errorMessage } from '../protocol/frames.js'
@@ -14,7 +16,7 @@ declare module 'fastify' {
 export const WS_PATHS = ['/ws', '/api/v1/websocket'] as const
 
 export interface WsOptions {
-  heartbeatIntervalS: number
+  ws: Config['ws']
   /** Origins allowed to open a socket; empty: any. */
   allowedOrigins: string[]
 }
@@ -22,6 +24,21 @@ export interface WsOptions {
 const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
   const { registry } = app
   app.decorateRequest('authError', null)
+
+  // Capacity first, before any work: a full or draining instance answers 503 with Retry-After, and the load
+  // balancer or the client's backoff sends the socket elsewhere. The rate bounds reconnect storms after a deploy.
+  const upgrades = new TokenBucket(opts.ws.upgradeRate, opts.ws.upgradeRate)
+  app.addHook('onRequest', async (_request, reply) => {
+    const reason = app.draining
+      ? 'this instance is shutting down'
+      : registry.connectionCount >= opts.ws.maxSockets
+        ? `this instance holds its maximum of ${opts.ws.maxSockets} sockets`
+        : !upgrades.take() ? 'too many connections are being opened right now' : undefined
+    if (reason === undefined) return
+    app.metrics.auth('over_capacity')
+    reply.header('retry-after', String(app.draining ? 1 : 2))
+    throw new HttpErrors.OverCapacity(`${reason}; retry shortly`)
+  })
 
   // Cross-site WebSocket hijacking: a foreign page is refused before the upgrade (HTTP 403), so it never gets a socket.
   app.addHook('onRequest', async (request) => {
@@ -54,7 +71,7 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
       registry.refuse(socket, errorMessage(err.code, err.message), err.code)
       return
     }
-    serveSocket(app, { heartbeatIntervalS: opts.heartbeatIntervalS }, socket, request, identity)
+    serveSocket(app, opts.ws, socket, request, identity)
   }
 
   for (const path of WS_PATHS) {

@@ -1,97 +1,118 @@
 // One socket's life once its user is known: admission, registration (with resume), client frames, token expiry.
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError } from '../errors.js'
 import type { Identity } from '../plugins/app/auth/identity.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
+import type { ExpiryWatch } from '../plugins/app/sessions/expiry.js'
 import { CHAT_TYPES, parseChatFrame, STOP_TYPES, THREAD_TYPES } from '../protocol/client-frames.js'
-import { ack, authRefreshed, checkClientFrame, connectionEstablished, errorMessage, heartbeatAck, parseResume, pong, tokenExpiring, type ClientFrame } from '../protocol/frames.js'
+import { ack, authRefreshed, checkClientFrame, connectionEstablished, errorMessage, heartbeatAck, parseResume, pong, tokenExpiring, type ClientFrame, type Resume } from '../protocol/frames.js'
 import { startRun, stopRun, threadHistory } from './chat.js'
+import { TokenBucket } from './token-bucket.js'
 
-export interface SessionOptions { heartbeatIntervalS: number }
+export interface SessionOptions { heartbeatIntervalS: number, messageRate: number, messageBurst: number }
 
-/** Serves one authenticated socket; the registry stays the only writer. */
-export function serveSocket (app: FastifyInstance, opts: SessionOptions, socket: WebSocket, request: FastifyRequest, identity: Identity): void {
-  const { registry, sessions } = app
-  const id = randomUUID()
-  const log = request.log.child({ connection_id: id, user_id: identity.userId })
-  const conn: Connection = { id, userId: identity.userId, socket, openedAt: Date.now(), log, identity }
-  let registered = false
-  let closed = false
-  let admitted = false
-  let refreshing = false
-  // Frames that arrive before registration completes wait, so the first frame out is always connection_established.
-  const early: Array<[RawData, boolean]> = []
+/**
+ * A connection whose child logger is made on first use: most sockets never log, and a pino child per socket
+ * costs more memory than the rest of the connection.
+ */
+class LiveConnection implements Connection {
+  readonly openedAt = Date.now()
+  lastSeenAt = this.openedAt
+  cursor?: Connection['cursor']
+  private child: FastifyBaseLogger | undefined
+  constructor (readonly id: string, readonly userId: string, readonly socket: WebSocket, public identity: Identity, private readonly parent: FastifyBaseLogger) {}
+  get log (): FastifyBaseLogger {
+    this.child ??= this.parent.child({ connection_id: this.id, user_id: this.userId })
+    return this.child
+  }
+}
 
-  const expiry = sessions.watchExpiry({
-    warn: (expiresAt) => registry.send(conn, tokenExpiring(expiresAt)),
-    expire: () => {
-      log.info('token expired without a refresh')
-      registry.send(conn, errorMessage('TOKEN_EXPIRED', 'the token of this socket expired: reconnect with a new token'))
-      registry.close(conn, 'TOKEN_EXPIRED')
-    }
-  })
+/** Methods on a prototype, state in fields: thousands of sockets share the code instead of each holding closures. */
+class SocketSession {
+  readonly conn: LiveConnection
+  private registered = false
+  private closed = false
+  private admitted = false
+  private refreshing = false
+  /** Frames that arrive before registration wait, so the first frame out is always connection_established. */
+  private early: Array<[RawData, boolean]> | undefined = []
+  private readonly expiry: ExpiryWatch
+  private readonly rate: TokenBucket
+  /** When the client was last told it is over its rate: once a second is enough. */
+  private limitedAt = 0
 
-  async function refresh (token: unknown): Promise<void> {
-    if (typeof token !== 'string' || token === '') {
-      registry.send(conn, errorMessage('INVALID_MESSAGE', 'auth_refresh needs a "token" string'))
-      return
-    }
-    // One at a time: a client cannot turn the socket into a pump of calls to the auth service.
-    if (refreshing) {
-      registry.send(conn, errorMessage('AUTH_REFRESH_FAILED', 'a refresh is already in progress'))
-      return
-    }
-    refreshing = true
-    try {
-      const next = await app.auth.verify(token)
-      // Identity never changes on a socket: another user's token is refused and the socket keeps its old expiry.
-      if (next.userId !== conn.userId) {
-        log.warn('auth_refresh with another user\'s token refused')
-        registry.send(conn, errorMessage('AUTH_REFRESH_FAILED', 'the token belongs to another user; this socket keeps its current token'))
-        return
+  constructor (private readonly app: FastifyInstance, private readonly opts: SessionOptions, socket: WebSocket, identity: Identity, log: FastifyBaseLogger) {
+    this.conn = new LiveConnection(randomUUID(), identity.userId, socket, identity, log)
+    this.rate = new TokenBucket(opts.messageRate, opts.messageBurst)
+    const { registry } = app
+    const conn = this.conn
+    this.expiry = app.sessions.watchExpiry({
+      warn: (expiresAt) => registry.send(conn, tokenExpiring(expiresAt)),
+      expire: () => {
+        conn.log.info('token expired without a refresh')
+        registry.send(conn, errorMessage('TOKEN_EXPIRED', 'the token of this socket expired: reconnect with a new token'))
+        registry.close(conn, 'TOKEN_EXPIRED')
       }
-      conn.identity = next
-      expiry.set(next.expiresAt)
-      registry.send(conn, authRefreshed(next.expiresAt))
-    } catch (err) {
-      const unavailable = err instanceof AuthError && err.code === 'AUTH_UNAVAILABLE'
-      const reason = err instanceof AuthError ? err.message : 'refresh failed'
-      registry.send(conn, errorMessage(unavailable ? 'AUTH_UNAVAILABLE' : 'AUTH_REFRESH_FAILED', `${reason}; this socket keeps its current token`))
-    } finally {
-      refreshing = false
-    }
-  }
-
-  function chat (raw: object, type: string): void {
-    const frame = parseChatFrame(raw)
-    if (typeof frame === 'string') {
-      registry.send(conn, errorMessage('INVALID_MESSAGE', frame))
-      return
-    }
-    const work = CHAT_TYPES.has(type)
-      ? startRun(app, conn, frame, type)
-      : STOP_TYPES.has(type) ? stopRun(app, conn, frame) : threadHistory(app, conn, frame, type as 'switch_thread' | 'get_thread_history')
-    work.catch((err: unknown) => {
-      log.error({ err, type }, 'client frame failed')
-      registry.send(conn, errorMessage('INTERNAL_ERROR', `could not handle ${type}; try again`))
     })
   }
 
-  function resume (frame: ClientFrame): void {
-    const wanted = parseResume(frame)
-    if (typeof wanted !== 'object') {
-      registry.send(conn, errorMessage('INVALID_MESSAGE', wanted ?? 'resume needs "since" and "epoch"'))
+  onMessage (data: RawData, isBinary: boolean): void {
+    const now = Date.now()
+    this.conn.lastSeenAt = now
+    if (!this.rate.take()) {
+      // Over its rate: the frame is dropped, and the client told (at most once a second) rather than cut off.
+      if (now - this.limitedAt >= 1000 && this.registered) {
+        this.limitedAt = now
+        this.app.registry.send(this.conn, errorMessage('RATE_LIMITED', `more than ${this.opts.messageRate} frames per second: frames are being dropped`))
+      }
       return
     }
-    conn.cursor?.resume(wanted.since, wanted.epoch).catch((err: unknown) => {
-      log.warn({ err }, 'resume failed')
-      registry.send(conn, errorMessage('INTERNAL_ERROR', 'could not read your history, reconnect with since to retry'))
-    })
+    if (this.registered) this.handleFrame(data, isBinary)
+    else if (this.early !== undefined && this.early.length < 32) this.early.push([data, isBinary])
   }
 
-  function handleFrame (data: RawData, isBinary: boolean): void {
+  onClose (): void {
+    this.closed = true
+    this.expiry.clear()
+    this.app.registry.unregister(this.conn)
+    if (this.admitted) this.app.sessions.release(this.conn)
+  }
+
+  async start (wanted: Resume | string | undefined): Promise<void> {
+    const { app, conn } = this
+    const ok = await app.sessions.admit(conn)
+    if (ok && this.closed) app.sessions.release(conn)
+    if (this.closed) return
+    if (!ok) {
+      conn.log.info('per-user socket cap reached')
+      app.registry.refuse(conn.socket, errorMessage('TOO_MANY_CONNECTIONS', 'this user has too many sockets open; close one and retry'), 'TOO_MANY_CONNECTIONS')
+      return
+    }
+    this.admitted = true
+    const welcome = (position: { seq: number, epoch: string }): Record<string, unknown> =>
+      connectionEstablished({ connectionId: conn.id, userId: conn.userId, heartbeatIntervalS: this.opts.heartbeatIntervalS, ...position })
+    if (!await app.registry.register(conn, welcome, typeof wanted === 'object' ? wanted : undefined)) return
+    // A revocation that went out while this socket was being admitted did not see it: check once more.
+    if (await app.sessions.revokedHere(conn.identity)) {
+      app.registry.send(conn, errorMessage('TOKEN_REVOKED', 'this session was revoked: sign in again'))
+      app.registry.close(conn, 'TOKEN_REVOKED')
+      return
+    }
+    // A malformed since/epoch is answered after the welcome, which must stay the first frame; the socket is live.
+    if (typeof wanted === 'string') app.registry.send(conn, errorMessage('INVALID_MESSAGE', wanted))
+    this.expiry.set(conn.identity.expiresAt)
+    app.liveness.watch(conn)
+    this.registered = true
+    const early = this.early ?? []
+    this.early = undefined
+    for (const [data, isBinary] of early) this.handleFrame(data, isBinary)
+  }
+
+  private handleFrame (data: RawData, isBinary: boolean): void {
+    const { registry } = this.app
+    const conn = this.conn
     if (isBinary) {
       registry.send(conn, errorMessage('INVALID_MESSAGE', 'binary frames are not supported: send JSON text'))
       return
@@ -112,53 +133,86 @@ export function serveSocket (app: FastifyInstance, opts: SessionOptions, socket:
     if (type === 'pong' || type === 'heartbeat_ack') return
     if (type === 'ping') registry.send(conn, pong(conn.userId))
     else if (type === 'heartbeat') registry.send(conn, heartbeatAck())
-    else if (type === 'auth_refresh') refresh((frame as ClientFrame).token).catch((err: unknown) => log.error({ err }, 'auth_refresh failed'))
-    else if (type === 'resume') resume(frame as ClientFrame)
-    else if (CHAT_TYPES.has(type) || STOP_TYPES.has(type) || THREAD_TYPES.has(type)) chat({ ...frame, type }, type)
+    else if (type === 'auth_refresh') this.refresh((frame as ClientFrame).token).catch((err: unknown) => conn.log.error({ err }, 'auth_refresh failed'))
+    else if (type === 'resume') this.resume(frame as ClientFrame)
+    else if (CHAT_TYPES.has(type) || STOP_TYPES.has(type) || THREAD_TYPES.has(type)) this.chat({ ...frame, type }, type)
     else registry.send(conn, ack(type, conn.userId))
   }
 
-  socket.on('message', (data, isBinary) => {
-    if (registered) handleFrame(data, isBinary)
-    else if (early.length < 32) early.push([data, isBinary])
-  })
-  socket.on('close', () => {
-    closed = true
-    expiry.clear()
-    registry.unregister(conn)
-    if (admitted) sessions.release(conn)
-  })
-  socket.on('error', (err) => log.debug({ err: { message: err.message } }, 'socket error'))
-
-  const start = async (): Promise<void> => {
-    const ok = await sessions.admit(conn)
-    if (ok && closed) sessions.release(conn)
-    if (closed) return
-    if (!ok) {
-      log.info('per-user socket cap reached')
-      registry.refuse(socket, errorMessage('TOO_MANY_CONNECTIONS', 'this user has too many sockets open; close one and retry'), 'TOO_MANY_CONNECTIONS')
+  private async refresh (token: unknown): Promise<void> {
+    const { app, conn } = this
+    if (typeof token !== 'string' || token === '') {
+      app.registry.send(conn, errorMessage('INVALID_MESSAGE', 'auth_refresh needs a "token" string'))
       return
     }
-    admitted = true
-    const wanted = parseResume(request.query as Record<string, unknown>)
-    const welcome = (position: { seq: number, epoch: string }): Record<string, unknown> =>
-      connectionEstablished({ connectionId: id, userId: identity.userId, heartbeatIntervalS: opts.heartbeatIntervalS, ...position })
-    if (!await registry.register(conn, welcome, typeof wanted === 'object' ? wanted : undefined)) return
-    // A revocation that went out while this socket was being admitted did not see it: check once more.
-    if (await sessions.revokedHere(conn.identity)) {
-      registry.send(conn, errorMessage('TOKEN_REVOKED', 'this session was revoked: sign in again'))
-      registry.close(conn, 'TOKEN_REVOKED')
+    // One at a time: a client cannot turn the socket into a pump of calls to the auth service.
+    if (this.refreshing) {
+      app.registry.send(conn, errorMessage('AUTH_REFRESH_FAILED', 'a refresh is already in progress'))
       return
     }
-    log.debug('websocket registered')
-    // A malformed since/epoch is answered after the welcome, which must stay the first frame; the socket is live.
-    if (typeof wanted === 'string') registry.send(conn, errorMessage('INVALID_MESSAGE', wanted))
-    expiry.set(conn.identity.expiresAt)
-    registered = true
-    for (const [data, isBinary] of early.splice(0)) handleFrame(data, isBinary)
+    this.refreshing = true
+    try {
+      const next = await app.auth.verify(token)
+      // Identity never changes on a socket: another user's token is refused and the socket keeps its old expiry.
+      if (next.userId !== conn.userId) {
+        conn.log.warn('auth_refresh with another user\'s token refused')
+        app.registry.send(conn, errorMessage('AUTH_REFRESH_FAILED', 'the token belongs to another user; this socket keeps its current token'))
+        return
+      }
+      conn.identity = next
+      this.expiry.set(next.expiresAt)
+      app.registry.send(conn, authRefreshed(next.expiresAt))
+    } catch (err) {
+      const unavailable = err instanceof AuthError && err.code === 'AUTH_UNAVAILABLE'
+      const reason = err instanceof AuthError ? err.message : 'refresh failed'
+      app.registry.send(conn, errorMessage(unavailable ? 'AUTH_UNAVAILABLE' : 'AUTH_REFRESH_FAILED', `${reason}; this socket keeps its current token`))
+    } finally {
+      this.refreshing = false
+    }
   }
-  start().catch((err: unknown) => {
-    log.error({ err }, 'websocket registration failed')
-    registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'could not register this socket, reconnect'), 'INTERNAL_ERROR')
+
+  private chat (raw: object, type: string): void {
+    const { app, conn } = this
+    const frame = parseChatFrame(raw)
+    if (typeof frame === 'string') {
+      app.registry.send(conn, errorMessage('INVALID_MESSAGE', frame))
+      return
+    }
+    const work = CHAT_TYPES.has(type)
+      ? startRun(app, conn, frame, type)
+      : STOP_TYPES.has(type) ? stopRun(app, conn, frame) : threadHistory(app, conn, frame, type as 'switch_thread' | 'get_thread_history')
+    work.catch((err: unknown) => {
+      conn.log.error({ err, type }, 'client frame failed')
+      app.registry.send(conn, errorMessage('INTERNAL_ERROR', `could not handle ${type}; try again`))
+    })
+  }
+
+  private resume (frame: ClientFrame): void {
+    const { app, conn } = this
+    const wanted = parseResume(frame)
+    if (typeof wanted !== 'object') {
+      app.registry.send(conn, errorMessage('INVALID_MESSAGE', wanted ?? 'resume needs "since" and "epoch"'))
+      return
+    }
+    conn.cursor?.resume(wanted.since, wanted.epoch).catch((err: unknown) => {
+      conn.log.warn({ err }, 'resume failed')
+      app.registry.send(conn, errorMessage('INTERNAL_ERROR', 'could not read your history, reconnect with since to retry'))
+    })
+  }
+}
+
+/** Serves one authenticated socket; the registry stays the only writer. */
+export function serveSocket (app: FastifyInstance, opts: SessionOptions, socket: WebSocket, request: FastifyRequest, identity: Identity): void {
+  // @fastify/websocket's own error listener holds the upgrade request and reply for the socket's whole life
+  // (with the token in their headers); ours holds neither, so they can be collected once the upgrade is done.
+  socket.removeAllListeners('error')
+  const wanted = parseResume(request.query as Record<string, unknown>)
+  const session = new SocketSession(app, opts, socket, identity, request.log)
+  socket.on('message', (data, isBinary) => session.onMessage(data, isBinary))
+  socket.on('close', () => session.onClose())
+  socket.on('error', (err) => session.conn.log.debug({ err: { message: err.message } }, 'socket error'))
+  session.start(wanted).catch((err: unknown) => {
+    session.conn.log.error({ err }, 'websocket registration failed')
+    app.registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'could not register this socket, reconnect'), 'INTERNAL_ERROR')
   })
 }

@@ -6,7 +6,7 @@ import type { AgentEvent } from '../../events/envelope.js'
 /** What the delivery path reports; kept free of prom-client so the registry does not depend on it. */
 export interface DeliveryObserver {
   /** One broker message written to `sockets` local sockets. */
-  delivered: (message: string, sockets: number) => void
+  delivered: (message: Buffer, sockets: number) => void
   resumed: (outcome: string) => void
   closed: (reason: string) => void
 }
@@ -22,13 +22,14 @@ declare module 'fastify' {
   interface FastifyInstance { metrics: Metrics }
 }
 
-const TYPE_AT = '"type":"'
-/** The frame's type, read where the wire format puts it (after seq and epoch) without parsing the frame. */
-function typeOf (message: string): string {
+const TYPE_AT = Buffer.from('"type":"')
+const QUOTE = 0x22
+/** The frame's type, read where the wire format puts it (after seq and epoch) without decoding the frame. */
+function typeOf (message: Buffer): string {
   const at = message.indexOf(TYPE_AT)
   if (at < 0 || at > 120) return 'other'
-  const end = message.indexOf('"', at + TYPE_AT.length)
-  return end < 0 ? 'other' : message.slice(at + TYPE_AT.length, end)
+  const end = message.indexOf(QUOTE, at + TYPE_AT.length)
+  return end < 0 ? 'other' : message.toString('latin1', at + TYPE_AT.length, end)
 }
 const TIMESTAMP = /"timestamp":(\d+(?:\.\d+)?)/
 /** Latency is sampled: a regex on every frame would cost more than the rest of delivery. */
@@ -74,7 +75,7 @@ export default fp(async (app) => {
         if (count === 0) return
         delivered.inc({ type: typeOf(message) }, count)
         if (++n % SAMPLE_EVERY !== 0) return
-        const ts = TIMESTAMP.exec(message)
+        const ts = TIMESTAMP.exec(message.toString('latin1', 0, 256))
         if (ts) latency.observe(Math.max(0, Date.now() / 1000 - Number(ts[1])))
       },
       resumed: (outcome) => resumes.inc({ outcome }),

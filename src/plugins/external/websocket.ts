@@ -3,7 +3,18 @@ import websocket from '@fastify/websocket'
 import fp from 'fastify-plugin'
 import { negotiateProtocol } from '../app/auth/tokens.js'
 
-export default fp<{ maxPayload: number }>(async (app, opts) => {
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True once shutdown has begun: new upgrades are refused. */
+    draining: boolean
+  }
+}
+
+/** After the drain, how long closing sockets get to answer the close before their connections are dropped. */
+const CLOSE_GRACE_MS = 1000
+
+export default fp<{ maxPayload: number, drainWindowMs: number, reconnectJitterMs: number }>(async (app, opts) => {
+  app.decorate('draining', false)
   await app.register(websocket, {
     options: {
       maxPayload: opts.maxPayload,
@@ -12,10 +23,15 @@ export default fp<{ maxPayload: number }>(async (app, opts) => {
     },
     preClose: async function () {
       const server = app.websocketServer
-      // The registry closes registered sockets with a reason; anything else (mid-handshake) goes too.
-      app.registry?.closeAll('SERVICE_RESTART')
+      app.draining = true
+      // Registered sockets are told when to come back, in batches; anything else (mid-handshake) just goes.
+      const drained = await app.registry?.drain({ windowMs: opts.drainWindowMs, batches: 10, reconnectJitterMs: opts.reconnectJitterMs }) ?? 0
       for (const client of server.clients) client.close(1012, 'service restart')
+      // A client that does not answer its close would hold the HTTP server open past Cloud Run's deadline.
+      await new Promise((resolve) => setTimeout(resolve, server.clients.size > 0 ? CLOSE_GRACE_MS : 0))
+      for (const client of server.clients) client.terminate()
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      app.log.info({ drained }, 'websockets drained')
     }
   })
 }, { name: 'websocket', fastify: '5.x' })

@@ -1,5 +1,6 @@
 // The broker contract: per-user channels with a bounded hot history, published to by any instance.
-export type BrokerMessageHandler = (channel: string, message: string) => void
+/** Messages arrive as the bytes Redis sent: forwarded to sockets as they are, never decoded and re-encoded per socket. */
+export type BrokerMessageHandler = (channel: string, message: Buffer) => void
 
 export interface HistoryLimits {
   /** Most frames kept per user. */

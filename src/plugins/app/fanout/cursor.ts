@@ -8,26 +8,31 @@ export interface StreamSource {
   position: (userId: string) => Promise<StreamPosition>
   earliest: (userId: string) => Promise<number | null>
   /** Frames with from <= seq <= to, ascending, as far as they are kept. */
-  frames: (userId: string, from: number, to: number) => Promise<string[]>
+  frames: (userId: string, from: number, to: number) => Promise<Buffer[]>
 }
 
 export type ResumeFailure = 'epoch_changed' | 'history_expired' | 'ahead_of_stream'
 
-export interface CursorSink {
-  /** Writes one wire frame to the socket (the registry's writer). */
-  write: (frame: string) => void
+/**
+ * What a cursor reports to, for its socket `S` (the registry). One shared object with methods, rather than
+ * closures per socket: with 10,000 sockets the closures would cost more memory than the cursors.
+ */
+export interface CursorOwner<S> {
+  /** Writes one wire frame to the socket. */
+  write: (socket: S, frame: Buffer) => void
   /** Tells the client its history could not be replayed, with the current position. */
-  failed: (reason: ResumeFailure, position: StreamPosition) => void
+  failed: (socket: S, reason: ResumeFailure, position: StreamPosition) => void
   /** A resume was accepted: the replay follows. */
-  resumed: () => void
+  resumed: (socket: S) => void
   /** Too much piled up while catching up: the socket is to be closed so the client resumes. */
-  overflow: () => void
-  isOpen: () => boolean
+  overflow: (socket: S) => void
+  isOpen: (socket: S) => boolean
+  warn: (socket: S, err: unknown) => void
 }
 
 const CHUNK = 1000
 
-export class StreamCursor {
+export class StreamCursor<S> {
   /** The next offset this socket expects. */
   next = 1
   epoch = ''
@@ -37,10 +42,10 @@ export class StreamCursor {
   private held = false
   /** A catch-up is fetching history: live frames wait behind it. */
   private running = false
-  private backlog: string[] = []
+  private backlog: Buffer[] = []
 
-  constructor (private readonly userId: string, private readonly source: StreamSource, private readonly sink: CursorSink,
-    private readonly maxBacklog: number, private readonly onError: (err: unknown) => void) {}
+  constructor (private readonly socket: S, private readonly userId: string, private readonly owner: CursorOwner<S>,
+    private readonly source: StreamSource, private readonly maxBacklog: number) {}
 
   /** Starts live at `position`: what came before is history the client did not ask for. */
   startAt (position: StreamPosition): void {
@@ -59,15 +64,15 @@ export class StreamCursor {
   }
 
   /** A live frame from the broker. The common case, the next offset, costs one comparison. */
-  offer (frame: string, seq: number): void {
+  offer (frame: Buffer, seq: number): void {
     if (this.held || this.running) {
-      if (this.backlog.length >= this.maxBacklog) { this.sink.overflow(); return }
+      if (this.backlog.length >= this.maxBacklog) { this.owner.overflow(this.socket); return }
       this.backlog.push(frame)
       return
     }
     if (seq < this.next) return
     if (seq === this.next) {
-      this.sink.write(frame)
+      this.owner.write(this.socket, frame)
       this.next++
       return
     }
@@ -81,7 +86,7 @@ export class StreamCursor {
     this.target = Math.max(this.target, seq)
     if (this.running || this.held) return
     this.running = true
-    this.run().catch(this.onError).finally(() => { this.running = false })
+    this.run().catch((err: unknown) => this.owner.warn(this.socket, err)).finally(() => { this.running = false })
   }
 
   /** Replays from `since` (exclusive) if the stream still holds it; otherwise says why and goes live. */
@@ -97,8 +102,8 @@ export class StreamCursor {
         const earliest = await this.source.earliest(this.userId)
         if (earliest === null || earliest > since + 1) failure = 'history_expired'
       }
-      if (failure) this.sink.failed(failure, position)
-      else this.sink.resumed()
+      if (failure) this.owner.failed(this.socket, failure, position)
+      else this.owner.resumed(this.socket)
       this.next = failure ? position.seq + 1 : since + 1
       this.target = Math.max(this.target, position.seq)
     } finally {
@@ -110,19 +115,19 @@ export class StreamCursor {
   private async run (): Promise<void> {
     for (;;) {
       while (this.next <= this.target) {
-        if (!this.sink.isOpen()) return
+        if (!this.owner.isOpen(this.socket)) return
         const to = Math.min(this.target, this.next + CHUNK - 1)
         const frames = await this.source.frames(this.userId, this.next, to)
         const before = this.next
         for (const frame of frames) this.deliverInOrder(frame)
         if (this.next === before) {
           // Not kept anywhere any more (retention): say so rather than leave a silent hole.
-          this.sink.failed('history_expired', { seq: this.target, epoch: this.epoch })
+          this.owner.failed(this.socket, 'history_expired', { seq: this.target, epoch: this.epoch })
           this.next = to + 1
         }
       }
       this.backlog.sort((a, b) => (seqOf(a) ?? 0) - (seqOf(b) ?? 0))
-      const rest: string[] = []
+      const rest: Buffer[] = []
       for (const frame of this.backlog) {
         if (!this.deliverInOrder(frame)) rest.push(frame)
       }
@@ -133,11 +138,11 @@ export class StreamCursor {
   }
 
   /** Writes the frame if it is the next offset; drops it if already delivered; false if it must wait. */
-  private deliverInOrder (frame: string): boolean {
+  private deliverInOrder (frame: Buffer): boolean {
     const seq = seqOf(frame)
     if (seq === undefined || seq < this.next) return true
     if (seq > this.next) return false
-    this.sink.write(frame)
+    this.owner.write(this.socket, frame)
     this.next++
     return true
   }

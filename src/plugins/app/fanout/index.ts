@@ -7,6 +7,7 @@ import { userChannel, type Broker } from './broker.js'
 import type { StreamSource } from './cursor.js'
 import { createMemoryBroker } from './memory-broker.js'
 import { createRedisBroker } from './redis-broker.js'
+import { Liveness } from './liveness.js'
 import { ConnectionRegistry } from './registry.js'
 
 export interface Fanout {
@@ -21,7 +22,7 @@ export interface Fanout {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { broker: Broker, registry: ConnectionRegistry, fanout: Fanout }
+  interface FastifyInstance { broker: Broker, registry: ConnectionRegistry, fanout: Fanout, liveness: Liveness }
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
@@ -30,9 +31,9 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const controlChannel = `${prefix}control`
   const controlHandlers: Array<(message: string) => void> = []
   // Messages only flow after a subscription, by which time `registry` exists.
-  const onMessage = (channel: string, message: string): void => {
+  const onMessage = (channel: string, message: Buffer): void => {
     if (channel !== controlChannel) registry.onBrokerMessage(channel, message)
-    else for (const handler of controlHandlers) handler(message)
+    else for (const handler of controlHandlers) handler(message.toString())
   }
   const broker = app.redis ? createRedisBroker(app.redis, onMessage, prefix, limits) : createMemoryBroker(onMessage, prefix, limits)
 
@@ -42,11 +43,11 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     async frames (userId, from, to) {
       // The hot history answers when it holds the whole range; anything older comes from the durable log.
       const hot = await broker.history(userId, from, to).catch(() => [])
-      if (hot.length === to - from + 1 && seqOf(hot[0]!) === from) return hot
-      return (await app.store.range(userId, from, to, to - from + 1)).map(toWire)
+      if (hot.length === to - from + 1 && seqOf(hot[0]!) === from) return hot.map((f) => Buffer.from(f))
+      return (await app.store.range(userId, from, to, to - from + 1)).map((e) => Buffer.from(toWire(e)))
     }
   }
-  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog, observer: app.metrics?.observer })
+  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog, maxBufferedBytes: config.ws.maxBufferedBytes, observer: app.metrics?.observer })
   broker.onReconnect(() => {
     app.log.warn('broker reconnected: catching every local socket up from history')
     registry.resync().catch((err: unknown) => app.log.error({ err }, 'resync after broker reconnect failed'))
@@ -54,6 +55,14 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   // One fixed channel, subscribed once at boot: no pattern subscription, no per-message cost.
   await broker.subscribe(controlChannel)
 
+  const liveness = new Liveness(registry, {
+    pingIntervalS: config.ws.heartbeatIntervalS,
+    idleHeartbeatS: config.ws.idleHeartbeatS,
+    maxAgeS: config.ws.maxAgeS,
+    reconnectJitterS: config.ws.reconnectJitterS
+  })
+  liveness.start()
+  app.decorate('liveness', liveness)
   app.decorate('broker', broker)
   app.decorate('registry', registry)
   app.decorate('fanout', {
@@ -63,5 +72,8 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     publishControl: (message) => broker.publish(controlChannel, message),
     onControl: (handler) => { controlHandlers.push(handler) }
   })
-  app.addHook('onClose', async () => { await broker.close() })
+  app.addHook('onClose', async () => {
+    liveness.stop()
+    await broker.close()
+  })
 }, { name: 'fanout', fastify: '5.x', dependencies: ['store'] })

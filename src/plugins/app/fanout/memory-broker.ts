@@ -8,8 +8,10 @@ export function createMemoryBroker (onMessage: BrokerMessageHandler, prefix: str
   const subscribed = new Set<string>()
   const histories = new Map<string, Entry[]>()
   const deliver = (channel: string, message: string): void => {
+    if (!subscribed.has(channel)) return
+    const bytes = Buffer.from(message)
     // A later tick, as a network broker would, but in publication order.
-    if (subscribed.has(channel)) queueMicrotask(() => { if (subscribed.has(channel)) onMessage(channel, message) })
+    queueMicrotask(() => { if (subscribed.has(channel)) onMessage(channel, bytes) })
   }
   return {
     kind: 'memory',

@@ -35,11 +35,12 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   const { command, subscriber, sharded } = clients
   // A cluster spreads shard channels over its nodes instead of sending every message to every node.
   const publishCommand = sharded ? 'SPUBLISH' : 'PUBLISH'
-  const messageEvent = sharded ? 'smessage' : 'message'
+  // The Buffer events: the frame's bytes go to the sockets as Redis delivered them.
+  const messageEvent = sharded ? 'smessageBuffer' : 'messageBuffer'
   command.defineCommand('aegPublishEvent', { numberOfKeys: 2, lua: PUBLISH_EVENT })
   // defineCommand adds the method at run time (EVALSHA, falling back to EVAL once per connection).
   const scripted = command as RedisClient & WithPublishEvent
-  const listener = (channel: string, message: string): void => onMessage(channel, message)
+  const listener = (channel: Buffer, message: Buffer): void => onMessage(channel.toString(), message)
   subscriber.on(messageEvent, listener)
 
   // ioredis resubscribes by itself after a reconnect; what was published meanwhile is for the registry to fetch.

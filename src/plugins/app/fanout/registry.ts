@@ -3,10 +3,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import { CloseCodes, type CloseCode } from '../../../errors.js'
 import { seqOf } from '../../../events/envelope.js'
-import { resumeFailed } from '../../../protocol/frames.js'
+import { heartbeat, reconnectFrame, resumeFailed } from '../../../protocol/frames.js'
 import type { Identity } from '../auth/identity.js'
 import { userChannel, type Broker } from './broker.js'
-import { StreamCursor, type StreamPosition, type StreamSource } from './cursor.js'
+import { StreamCursor, type CursorOwner, type ResumeFailure, type StreamPosition, type StreamSource } from './cursor.js'
 import type { DeliveryObserver } from '../metrics.js'
 
 export interface Connection {
@@ -18,7 +18,9 @@ export interface Connection {
   /** The verified token the socket lives on; replaced by an auth_refresh for the same user. */
   identity: Identity
   /** Set by `register`: this socket's place in its user's stream. */
-  cursor?: StreamCursor
+  cursor?: StreamCursor<Connection>
+  /** When the client last sent a frame (ms); the liveness sweep sends a heartbeat after a silence. */
+  lastSeenAt?: number
 }
 
 interface UserEntry {
@@ -37,12 +39,18 @@ export interface RegistryOptions {
   prefix: string
   /** Most live frames held for one socket while it catches up; past it the socket is closed to resume. */
   maxBacklog: number
+  /** Most bytes waiting to be written to one socket; past it the socket is closed as a slow consumer. */
+  maxBufferedBytes: number
   observer?: DeliveryObserver
 }
 
-const OPEN = 1
+/** How long a slow consumer gets to take the close frame before its TCP connection is dropped. */
+const SLOW_CLOSE_GRACE_MS = 1000
 
-export class ConnectionRegistry {
+const OPEN = 1
+const TEXT = { binary: false }
+
+export class ConnectionRegistry implements CursorOwner<Connection> {
   private readonly users = new Map<string, UserEntry>()
   private readonly channels = new Map<string, UserEntry>()
   private readonly goneWaiters = new Map<string, Array<() => void>>()
@@ -51,7 +59,7 @@ export class ConnectionRegistry {
   constructor (private readonly broker: Broker, private readonly source: StreamSource, private readonly opts: RegistryOptions) {}
 
   /** Routes one broker message to every local socket of the channel's user. The frame is sent as published: serialized once. */
-  readonly onBrokerMessage = (channel: string, message: string): void => {
+  readonly onBrokerMessage = (channel: string, message: Buffer): void => {
     const entry = this.channels.get(channel)
     if (entry === undefined) return
     const seq = seqOf(message)
@@ -121,11 +129,41 @@ export class ConnectionRegistry {
     }))
   }
 
-  /** Sends one frame to one socket; objects are serialized here. */
+  /** Sends one frame to one socket; objects are serialized here, bytes go as they are (as a text frame). */
   send (conn: Connection, frame: unknown): void {
-    if (conn.socket.readyState !== OPEN) return
-    conn.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+    const socket = conn.socket
+    if (socket.readyState !== OPEN) return
+    if (Buffer.isBuffer(frame)) socket.send(frame, TEXT)
+    else socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+    if (socket.bufferedAmount > this.opts.maxBufferedBytes) this.dropSlowConsumer(conn)
   }
+
+  /**
+   * A client that stopped reading must not make our heap grow: no more frames for it, a close that tells it to
+   * resume, and if even the close cannot get through, the connection goes.
+   */
+  private dropSlowConsumer (conn: Connection): void {
+    this.opts.observer?.closed('slow_consumer')
+    conn.log.warn({ buffered: conn.socket.bufferedAmount }, 'slow consumer closed')
+    this.close(conn, 'SLOW_CONSUMER')
+    setTimeout(() => { if (conn.socket.readyState !== 3) conn.socket.terminate() }, SLOW_CLOSE_GRACE_MS).unref()
+  }
+
+  // The cursor's owner: one set of methods for every socket.
+  write (conn: Connection, frame: Buffer): void { this.send(conn, frame) }
+  failed (conn: Connection, reason: ResumeFailure, position: StreamPosition): void {
+    this.opts.observer?.resumed(reason)
+    this.send(conn, resumeFailed(reason, position))
+  }
+
+  resumed (): void { this.opts.observer?.resumed('ok') }
+  overflow (conn: Connection): void {
+    this.opts.observer?.closed('catch_up_backlog')
+    this.close(conn, 'TRY_AGAIN_LATER', 'too far behind: reconnect and resume')
+  }
+
+  isOpen (conn: Connection): boolean { return conn.socket.readyState === OPEN }
+  warn (conn: Connection, err: unknown): void { conn.log.warn({ err }, 'catching up from history failed') }
 
   /** Answers a socket that will never be registered (auth failed, bad subprotocol): one frame, then the close. */
   refuse (socket: WebSocket, frame: unknown, code: CloseCode, reason?: string): void {
@@ -139,12 +177,41 @@ export class ConnectionRegistry {
     conn.socket.close(number, reason ?? text)
   }
 
-  /** Closes every socket of this instance (shutdown). */
+  /** Closes every socket of this instance at once. */
   closeAll (code: CloseCode): void {
-    for (const entry of this.users.values()) {
-      for (const conn of entry.conns) this.close(conn, code)
-    }
+    for (const conn of [...this.list()]) this.close(conn, code)
   }
+
+  /**
+   * Shutdown within Cloud Run's 10 s: every socket is told the server is going and when to come back (jittered,
+   * so the reconnects do not arrive as one storm), then closed with 1012, in batches spread over `windowMs`.
+   */
+  async drain (opts: { windowMs: number, batches: number, reconnectJitterMs: number }): Promise<number> {
+    const all = [...this.list()]
+    const size = Math.max(1, Math.ceil(all.length / opts.batches))
+    const pause = all.length > size ? opts.windowMs / Math.ceil(all.length / size) : 0
+    for (let i = 0; i < all.length; i += size) {
+      for (const conn of all.slice(i, i + size)) {
+        const delay = Math.floor(Math.random() * opts.reconnectJitterMs)
+        this.send(conn, reconnectFrame('server_shutdown', 'server shutting down: reconnect (to any instance) and resume', delay, opts.windowMs, conn.cursor))
+        this.close(conn, 'SERVICE_RESTART')
+      }
+      if (i + size < all.length) await new Promise((resolve) => setTimeout(resolve, pause))
+    }
+    this.opts.observer?.closed('shutdown')
+    return all.length
+  }
+
+  /** Planned rotation: asked to reconnect before the platform cuts the request, then closed with 1001. */
+  rotate (conn: Connection, reconnectDelayMs: number): void {
+    this.observeClose('rotation')
+    this.send(conn, reconnectFrame('reconnect', 'rotation: reconnect (to any instance) and resume', reconnectDelayMs, 0, conn.cursor))
+    this.close(conn, 'ROTATION')
+  }
+
+  heartbeat (conn: Connection): void { this.send(conn, heartbeat(conn.id)) }
+
+  observeClose (reason: string): void { this.opts.observer?.closed(reason) }
 
   /** This instance's registered sockets: all of them, or one user's. */
   * list (userId?: string): Generator<Connection> {
@@ -168,20 +235,8 @@ export class ConnectionRegistry {
     })
   }
 
-  private cursorFor (conn: Connection): StreamCursor {
-    conn.cursor = new StreamCursor(conn.userId, this.source, {
-      write: (frame) => this.send(conn, frame),
-      failed: (reason, position) => {
-        this.opts.observer?.resumed(reason)
-        this.send(conn, resumeFailed(reason, position))
-      },
-      resumed: () => this.opts.observer?.resumed('ok'),
-      overflow: () => {
-        this.opts.observer?.closed('catch_up_backlog')
-        this.close(conn, 'TRY_AGAIN_LATER', 'too far behind: reconnect and resume')
-      },
-      isOpen: () => conn.socket.readyState === OPEN
-    }, this.opts.maxBacklog, (err) => conn.log.warn({ err }, 'catching up from history failed'))
+  private cursorFor (conn: Connection): StreamCursor<Connection> {
+    conn.cursor = new StreamCursor(conn, conn.userId, this, this.source, this.opts.maxBacklog)
     return conn.cursor
   }
 
