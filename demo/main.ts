@@ -54,7 +54,10 @@ async function devToken (user: string): Promise<string> {
   if (given && hash.get('user') === user) return given
   const res = await fetch(new URL(`/demo/token?user=${encodeURIComponent(user)}`, server))
   if (res.status === 404) throw new Error('This gateway issues no demo tokens: run it with `npm start` (embedded mode) or `npm run dev`.')
-  if (!res.ok) throw new Error(`The gateway refused a token for this name (HTTP ${res.status}).`)
+  if (!res.ok) {
+    const reason = await res.json().then((b: { message?: unknown }) => typeof b.message === 'string' ? `: ${b.message}` : '', () => '')
+    throw new Error(`The gateway refused a token for this name (HTTP ${res.status})${reason}.`)
+  }
   const body = await res.json() as { token?: unknown }
   if (typeof body.token !== 'string') throw new Error('The gateway answered without a token.')
   return body.token
@@ -150,7 +153,7 @@ ui.signInForm.addEventListener('submit', (event) => {
   event.preventDefault()
   const user = ui.userName.value.trim()
   if (!ui.userName.checkValidity()) {
-    ui.signInError.textContent = 'Use 3 to 64 letters, digits, _, ., @ or -.'
+    ui.signInError.textContent = 'Use up to 64 letters, digits, _, ., @ or -.'
     ui.userName.focus()
     return
   }

@@ -1,9 +1,10 @@
-// The client SDK in Node against the real gateway: typed handlers, auth forms, dedupe of replays, request matching.
+// The client SDK in Node against the real gateway: typed handlers, token subprotocol, dedupe of replays, chat requests.
 import t from 'tap'
 import type { AgentEvent, StateChange } from '../src/client/index.js'
-import { backoffDelay, RequestError } from '../src/client/index.js'
+import { backoffDelay, GOLDEN_PATH_EVENTS, type RequestError } from '../src/client/index.js'
+import { startWorker } from '../src/agent/worker.js'
 import { base64url, socketUrl } from '../src/client/url.js'
-import { build, ctx, goldenRun, ingest, isolate, token } from './helper.js'
+import { build, ctx, goldenRun, ingest, isolate, REDIS_URL, token } from './helper.js'
 import { countingWebSocket, next, sdk } from './client-sdk.js'
 
 t.test('typed handlers get their own frames, in order, and another user gets none of them', async (t) => {
@@ -106,30 +107,46 @@ t.test('resumeFrom: a client that kept its position gets what it missed, and res
   t.equal(lost.stats.resumeFailures, 1)
 })
 
-t.test('requests: send() matches its ack by client_message_id; errors and drops reject', async (t) => {
-  const gw = await build(t, isolate(t))
-  const client = sdk(t, { url: gw.ws, token: await token('sender'), requestTimeoutMs: 3000 })
-  const sent: Array<Record<string, unknown>> = []
-  await client.connect()
-  // What goes out: the contract's user_message with a client_message_id to match the ack with.
-  const raw = client as unknown as { socket: { send: (s: string) => void } }
-  const original = raw.socket.send.bind(raw.socket)
-  raw.socket.send = (s: string) => { sent.push(JSON.parse(s)); original(s) }
-  const attempt = client.send('What did we spend on GPUs?', { threadId: 'thread_sender_42' })
-  const outcome = await attempt.then((r) => r, (e: unknown) => e)
-  t.match(sent[0], { type: 'user_message', client_message_id: /^cm_/, payload: { message: 'What did we spend on GPUs?', thread_id: 'thread_sender_42' } })
-  if (outcome instanceof RequestError) {
-    // A gateway without the chat side acknowledges the frame but starts no run: the SDK says so.
-    t.equal(outcome.code, 'no_run')
-  } else {
-    t.match(outcome, { run_id: String, thread_id: String, client_message_id: sent[0]!.client_message_id })
-  }
+t.test('chat through the SDK: send() starts a run, stop() cancels one, refusals reject, drops reject', async (t) => {
+  const iso = isolate(t)
+  const gw = await build(t, iso)
+  const worker = await startWorker({ redisUrl: REDIS_URL, prefix: iso.prefix, consumer: 'sdk-test-agent', stepMs: 150, concurrency: 4 })
+  t.teardown(() => worker.stop())
+  const client = sdk(t, { url: gw.ws, token: await token('chatter'), requestTimeoutMs: 5000 })
+  const other = sdk(t, { url: gw.ws, token: await token('chatter-two') })
+  await Promise.all([client.connect(), other.connect()])
+  const runs = new Map<string, AgentEvent[]>()
+  client.on('event', (e) => runs.set(e.run_id, [...(runs.get(e.run_id) ?? []), e]))
+
+  const completed = next(client, 'agent_completed', () => true, 15_000)
+  const run = await client.send('How do I cut my cloud costs?')
+  t.match(run, { run_id: /^run_/, thread_id: /^thread_/, client_message_id: /^cm_/ }, 'the ack names the run and the thread')
+  t.equal((await completed).run_id, run.run_id)
+  t.same(runs.get(run.run_id)?.map((e) => e.type), GOLDEN_PATH_EVENTS, 'its five events, in order')
+  t.match(runs.get(run.run_id)?.at(-1), { status: 'completed', final_response: /cloud costs/ })
+
+  // Two at once: each promise gets its own ack, matched by client_message_id.
+  const [a, b] = await Promise.all([client.send('first of two', { threadId: run.thread_id }), client.send('second of two')])
+  t.equal(a.thread_id, run.thread_id, 'the thread given is kept')
+  t.not(b.thread_id, run.thread_id, 'no thread: a new one')
+  t.not(a.run_id, b.run_id)
+
+  await t.rejects(other.send('let me in', { threadId: run.thread_id }), { code: 'rejected', message: 'Access denied to thread' })
+  await t.rejects(client.send('   '), { code: 'rejected', message: 'Please enter a message' })
+
+  const started = next(client, 'agent_started', () => true, 10_000)
+  const long = await client.send('a long task')
+  await started
+  const cancelled = next(client, 'agent_completed', (e) => e.run_id === long.run_id, 10_000)
+  t.match(await client.stop(long.run_id), { payload: { status: 'stopped', run_id: long.run_id } })
+  t.equal((await cancelled).status, 'cancelled', 'a stopped run ends cancelled')
+  await t.rejects(other.stop(long.run_id), { code: 'rejected', message: 'Run not found' }, 'another user cannot stop it')
 
   // A request in flight when the socket drops is rejected, not resent: it may or may not have been processed.
   // The server's side is cut in the same tick, before it can read the frame.
-  const stopped = client.stop('run_cut_off_1234567890').then(() => 'answered', (e: RequestError) => e.code)
+  const cut = client.send('cut off').then(() => 'answered', (e: RequestError) => e.code)
   for (const socket of gw.app.websocketServer.clients) socket.terminate()
-  t.equal(await stopped, 'disconnected')
+  t.equal(await cut, 'disconnected')
   await client.close()
   await t.rejects(client.send('after close'), { code: 'closed' })
 })

@@ -106,6 +106,7 @@ export interface Ack {
   /** Present on the ack of a user message: the run it started and its thread. */
   run_id?: string
   thread_id?: string
+  request_id?: string
   client_message_id?: string
   timestamp?: number
 }
@@ -126,9 +127,11 @@ export interface ErrorMessage {
   timestamp?: number
 }
 
+/** The answer to stop_agent: `stopped`, or `not_running` (with `run_status`) when the run had already ended. */
 export interface AgentStopped {
   type: 'agent_stopped'
-  payload: { status: 'stopped', run_id?: string }
+  run_id?: string
+  payload: { status: 'stopped' | 'not_running' | (string & {}), run_id?: string, run_status?: string }
 }
 
 export type Pong = Envelope<'pong', { timestamp: number, user_id?: string }>

@@ -81,7 +81,7 @@ export class Requests {
   }
 
   onStopped (frame: AgentStopped): boolean {
-    const id = this.find('stop', frame.payload?.run_id)
+    const id = this.find('stop', frame.payload?.run_id ?? frame.run_id)
     if (id === undefined) return false
     this.settle(id, undefined, frame)
     return true
