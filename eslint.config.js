@@ -2,5 +2,5 @@
 import neostandard from 'neostandard'
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'dist-bench/**', 'node_modules/**', '.tap/**', 'bench/results/**'] })
+  ...neostandard({ ts: true, ignores: ['dist/**', 'dist-bench/**', 'node_modules/**', '.tap/**', 'bench/results/**', 'demo/dist/**'] })
 ]

@@ -61,6 +61,11 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
   })
 
   function onSocket (socket: WebSocket, request: FastifyRequest): void {
+    // Upgraded after the drain began: told at once, like every other socket of this instance.
+    if (app.draining) {
+      registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'server shutting down: reconnect to another instance'), 'SERVICE_RESTART')
+      return
+    }
     if (parseProtocols(request.headers['sec-websocket-protocol']).length > 0 && socket.protocol === '') {
       registry.refuse(socket, errorMessage('UNSUPPORTED_PROTOCOL', 'none of the offered subprotocols is supported'), 'UNSUPPORTED_PROTOCOL')
       return

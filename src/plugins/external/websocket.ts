@@ -24,13 +24,15 @@ export default fp<{ maxPayload: number, drainWindowMs: number, reconnectJitterMs
     preClose: async function () {
       const server = app.websocketServer
       app.draining = true
+      // Stop accepting first (ws answers later upgrades 503); the close completes once the last client is gone.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Registered sockets are told when to come back, in batches; anything else (mid-handshake) just goes.
       const drained = await app.registry?.drain({ windowMs: opts.drainWindowMs, batches: 10, reconnectJitterMs: opts.reconnectJitterMs }) ?? 0
       for (const client of server.clients) client.close(1012, 'service restart')
       // A client that does not answer its close would hold the HTTP server open past Cloud Run's deadline.
-      await new Promise((resolve) => setTimeout(resolve, server.clients.size > 0 ? CLOSE_GRACE_MS : 0))
+      if (server.clients.size > 0) await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS))])
       for (const client of server.clients) client.terminate()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await closed
       app.log.info({ drained }, 'websockets drained')
     }
   })

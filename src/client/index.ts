@@ -1,0 +1,13 @@
+// The client SDK's public surface: import from here in the browser (bundled) or in Node 20+.
+export { AgentClient } from './client.js'
+export type { ClientEvents, ClientOptions, ConnectionState, Disconnect, StateChange } from './options.js'
+export { BACKOFF_DEFAULTS, backoffDelay } from './backoff.js'
+export type { BackoffOptions } from './backoff.js'
+export { AGENT_EVENT_TYPES, GOLDEN_PATH_EVENTS, isAgentEvent } from './frames.js'
+export type * from './frames.js'
+export { RequestError } from './requests.js'
+export type { RequestErrorCode, SendResult } from './requests.js'
+export { fetchTicket, TicketError } from './ticket.js'
+export type { TicketReply } from './ticket.js'
+export type { WebSocketConstructor, WebSocketLike } from './socket.js'
+export type { Position } from './url.js'
