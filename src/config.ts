@@ -63,6 +63,7 @@ export const EnvSchema = Type.Object({
   WS_MESSAGE_RATE: Type.Integer({ minimum: 1, maximum: 100_000, default: 20 }),
   WS_MESSAGE_BURST: Type.Integer({ minimum: 1, maximum: 100_000, default: 60 }),
   WS_MAX_BUFFERED_BYTES: Type.Integer({ minimum: 16 * 1024, maximum: 256 * 1024 * 1024, default: 1024 * 1024 }),
+  WATCHDOG_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000 }),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   INGEST_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
   INGEST_BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 }),
@@ -114,6 +115,8 @@ export interface Config {
     messageRate: number
     messageBurst: number
   }
+  /** Pub/sub probe interval (production mode; 0: no watchdog). */
+  watchdogIntervalMs: number
   /** Event-loop delay past which new requests and upgrades get 503 (0: never). */
   pressure: { maxEventLoopDelayMs: number }
   /** The in-process reference agent of the embedded mode. */
@@ -285,6 +288,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       messageBurst: env.WS_MESSAGE_BURST
     },
     pressure: { maxEventLoopDelayMs: env.PRESSURE_MAX_EVENT_LOOP_DELAY_MS },
+    watchdogIntervalMs: env.WATCHDOG_INTERVAL_MS,
     agent: { stepMs: env.AGENT_STEP_MS }
   }
 }

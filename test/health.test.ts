@@ -11,7 +11,7 @@ t.test('production mode reports Redis and PostgreSQL readiness', async (t) => {
 
   const ready = await fetch(`${gw.http}/health/ready`)
   t.equal(ready.status, 200)
-  t.same(await ready.json(), { status: 'ready', checks: { redis: 'ok', postgres: 'ok' } })
+  t.same(await ready.json(), { status: 'ready', checks: { redis: 'ok', postgres: 'ok', pubsub: 'ok' } })
 
   // A lost database makes the instance not ready, but still alive.
   await gw.app.pg!.end()

@@ -15,8 +15,10 @@ const health: FastifyPluginAsync<{ mode: string, instanceId: string }> = async (
       try { await fn(); return 'ok' } catch (err) { return `failing: ${(err as Error).message}` }
     }
     const [broker, store] = await Promise.all([probe(() => app.broker.ping()), probe(() => app.store.ping())])
-    const checks = { [app.broker.kind]: broker, [app.store.kind]: store }
-    const ok = broker === 'ok' && store === 'ok'
+    const checks: Record<string, string> = { [app.broker.kind]: broker, [app.store.kind]: store }
+    // Redis answering PING is not enough: our own probes must come back through pub/sub.
+    if (app.watchdog) checks.pubsub = app.watchdog.healthy ? 'ok' : 'failing: probes are not coming back'
+    const ok = Object.values(checks).every((c) => c === 'ok')
     return await reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks })
   })
 }

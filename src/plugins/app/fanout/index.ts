@@ -8,6 +8,7 @@ import type { StreamSource } from './cursor.js'
 import { createMemoryBroker } from './memory-broker.js'
 import { createRedisBroker } from './redis-broker.js'
 import { Liveness } from './liveness.js'
+import { Watchdog } from './watchdog.js'
 import { ConnectionRegistry } from './registry.js'
 
 export interface Fanout {
@@ -22,7 +23,7 @@ export interface Fanout {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { broker: Broker, registry: ConnectionRegistry, fanout: Fanout, liveness: Liveness }
+  interface FastifyInstance { broker: Broker, registry: ConnectionRegistry, fanout: Fanout, liveness: Liveness, watchdog?: Watchdog }
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
@@ -31,9 +32,11 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const controlChannel = `${prefix}control`
   const controlHandlers: Array<(message: string) => void> = []
   // Messages only flow after a subscription, by which time `registry` exists.
+  const probeChannel = `${prefix}probe:{${config.instanceId}}`
   const onMessage = (channel: string, message: Buffer): void => {
-    if (channel !== controlChannel) registry.onBrokerMessage(channel, message)
-    else for (const handler of controlHandlers) handler(message.toString())
+    if (channel === controlChannel) for (const handler of controlHandlers) handler(message.toString())
+    else if (channel === probeChannel) watchdog?.seen()
+    else registry.onBrokerMessage(channel, message)
   }
   const broker = app.redis ? createRedisBroker(app.redis, onMessage, prefix, limits) : createMemoryBroker(onMessage, prefix, limits)
 
@@ -54,6 +57,22 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   })
   // One fixed channel, subscribed once at boot: no pattern subscription, no per-message cost.
   await broker.subscribe(controlChannel)
+  // In-process delivery cannot go deaf; Redis pub/sub can (a wedged subscriber still looks connected).
+  const redis = app.redis
+  const watchdog = redis && config.watchdogIntervalMs > 0
+    ? new Watchdog({
+      intervalMs: config.watchdogIntervalMs,
+      misses: 3,
+      publish: (probe) => broker.publish(probeChannel, probe),
+      reconnect: () => redis.subscriber.disconnect(true),
+      warn: (message) => app.log.warn(message)
+    })
+    : undefined
+  if (watchdog) {
+    await broker.subscribe(probeChannel)
+    watchdog.start()
+    app.decorate('watchdog', watchdog)
+  }
 
   const liveness = new Liveness(registry, {
     pingIntervalS: config.ws.heartbeatIntervalS,
@@ -74,6 +93,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   })
   app.addHook('onClose', async () => {
     liveness.stop()
+    watchdog?.stop()
     await broker.close()
   })
 }, { name: 'fanout', fastify: '5.x', dependencies: ['store'] })
