@@ -6,8 +6,10 @@ t.test('the user channel is subscribed while sockets are open and dropped after 
   const iso = isolate(t)
   const gw = await build(t, iso)
   const r = redis(t)
-  // The control channel (revocations) is subscribed once at boot and stays; only user channels come and go.
-  const channels = async (): Promise<string[]> => ((await r.pubsub('CHANNELS', `${iso.prefix}*`)) as string[]).filter((c) => c !== gw.app.fanout.controlChannel).sort()
+  // The control channel (revocations) and the watchdog's probe channel are subscribed once at boot and stay;
+  // only user channels come and go.
+  const channels = async (): Promise<string[]> => ((await r.pubsub('CHANNELS', `${iso.prefix}user:*`)) as string[]).sort()
+  t.ok(((await r.pubsub('CHANNELS', `${iso.prefix}*`)) as string[]).includes(gw.app.fanout.controlChannel), 'the control channel is subscribed')
   const carolChannel = gw.app.fanout.channelOf('carol')
 
   t.same(await channels(), [], 'nothing subscribed before any socket')
