@@ -31,7 +31,7 @@ t.test('idle heartbeats and planned rotation', async (t) => {
   await c.next('pong')
   gw.app.liveness.sweep(Date.now() + 61_000)
   const reconnect = await c.next('reconnect')
-  t.match(reconnect, { reason: undefined, message: /rotation/, seq: 1, epoch: c.frames[0]!.data?.epoch })
+  t.match(reconnect, { message: /rotation/, resume: { since: 1, epoch: c.frames[0]!.data?.epoch } })
   t.ok((reconnect.reconnect_delay_ms as number) >= 0 && (reconnect.reconnect_delay_ms as number) < 3000, 'a jittered delay')
   t.match(await c.closed, { code: 1001, reason: /rotation/ })
 })

@@ -1,6 +1,8 @@
 // A test client that keeps one user's stream across reconnects: it resumes from the last offset it holds.
 import { Client, token, type Frame } from './helper.js'
 
+const STREAM_TYPES = new Set(['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed', 'agent_error'])
+
 export class StreamClient {
   /** Every stream frame received, across all sockets, in arrival order. */
   readonly events: Frame[] = []
@@ -23,7 +25,7 @@ export class StreamClient {
     client.socket.on('message', (raw) => {
       const frame = JSON.parse(raw.toString()) as Frame
       if (frame.type === 'resume_failed') this.failures.push(frame)
-      if (frame.seq === undefined) return
+      if (!STREAM_TYPES.has(frame.type)) return
       this.events.push(frame)
       this.waiters = this.waiters.filter((w) => {
         if (this.events.length < w.n) return true

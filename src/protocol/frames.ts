@@ -94,6 +94,7 @@ export function heartbeat (connectionId: string): Record<string, unknown> {
 export function reconnectFrame (type: 'server_shutdown' | 'reconnect', message: string, reconnectDelayMs: number, drainTimeoutMs: number, cursor?: { next: number, epoch: string }): Record<string, unknown> {
   const frame: Record<string, unknown> = { type, message, reconnect_delay_ms: reconnectDelayMs, timestamp: now() }
   if (type === 'server_shutdown') frame.drain_timeout = drainTimeoutMs / 1000
-  if (cursor) { frame.seq = cursor.next - 1; frame.epoch = cursor.epoch }
+  // Not seq/epoch at the top level: those mark stream frames. These are the values for the reconnect's query.
+  if (cursor) frame.resume = { since: cursor.next - 1, epoch: cursor.epoch }
   return frame
 }
