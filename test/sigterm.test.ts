@@ -42,9 +42,9 @@ t.test('a drained instance hands its clients over without losing an event', asyn
 
   // Traffic throughout, through the survivor's ingest: every acknowledged event must reach its user.
   const acked = new Map(users.map((u) => [u, 0]))
-  let sending = true
+  const load = { sending: true }
   const traffic = (async () => {
-    while (sending) {
+    while (load.sending) {
       const batch = Array.from({ length: 100 }, () => users[Math.floor(Math.random() * SOCKETS)]!)
       const res = await ingest(survivor.http, { events: batch.map((u) => ({ type: 'agent_thinking', context: ctx(u, `run_${u}`), reasoning: 'tick' })) })
       if (res.status === 202) for (const u of batch) acked.set(u, acked.get(u)! + 1)
@@ -60,7 +60,7 @@ t.test('a drained instance hands its clients over without losing an event', asyn
   t.ok(took < 8000, `exited ${took} ms after SIGTERM`)
   t.equal(code, 0, 'a clean exit')
   await handedOver
-  sending = false
+  load.sending = false
   await traffic
   t.ok(shutdownFrames.length > 0 && shutdownFrames.every((f) => typeof f.reconnect_delay_ms === 'number' && typeof (f.resume as { since?: unknown } | undefined)?.since === 'number'), `${shutdownFrames.length} clients told when to reconnect and where they were`)
   t.match(log.join('\n'), /websockets drained/, 'the drain was logged')
