@@ -45,3 +45,23 @@ t.test('metrics reflect what happened', async (t) => {
   t.notMatch(text, /metered/, 'no user id in any label')
   await client.socket?.close()
 })
+
+t.test('remote auth: cache outcomes and the breaker are exported', async (t) => {
+  const { startAuthService } = await import('./fixtures/auth-service.js')
+  const { mint } = await import('./fixtures/tokens.js')
+  const { SERVICE } = await import('./helper.js')
+  const secret = 'metrics-fixture-secret-0123456789abcdef'
+  const fixture = await startAuthService(secret, { serviceId: SERVICE.id, serviceSecret: SERVICE.secret })
+  t.teardown(() => fixture.close())
+  const gw = await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: fixture.url })
+  const jwt = await mint({ key: secret, sub: 'cached-user' })
+  for (let i = 0; i < 3; i++) {
+    const c = await Client.open(`${gw.ws}/ws`, { headers: { authorization: `Bearer ${jwt}` } })
+    await c.next('connection_established')
+    await c.close()
+  }
+  const text = await (await fetch(`${gw.http}/metrics`)).text()
+  t.equal(value(text, 'aeg_auth_cache_total{result="miss"}'), 1, 'one call to the auth service')
+  t.equal(value(text, 'aeg_auth_cache_total{result="hit"}'), 2, 'then two cache hits')
+  t.equal(value(text, 'aeg_auth_breaker_open'), 0, 'breaker closed')
+})

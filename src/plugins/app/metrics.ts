@@ -50,6 +50,30 @@ export default fp(async (app) => {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry]
   })
+  // The auth plugin keeps its own counts (remote mode); they are read at scrape time.
+  registry.registerMetric(new Counter({
+    name: 'aeg_auth_cache_total',
+    help: 'Remote token verifications by cache outcome: hit, miss (a call to the auth service), joined (single flight)',
+    labelNames: ['result'],
+    registers: [],
+    collect () {
+      const cache = app.auth?.status().cache
+      if (!cache) return
+      this.reset()
+      this.inc({ result: 'hit' }, cache.hits)
+      this.inc({ result: 'miss' }, cache.misses)
+      this.inc({ result: 'joined' }, cache.joined)
+    }
+  }))
+  registry.registerMetric(new Gauge({
+    name: 'aeg_auth_breaker_open',
+    help: 'The auth service circuit: 0 closed, 0.5 half-open, 1 open (remote mode)',
+    registers: [],
+    collect () {
+      const state = app.auth?.status().breaker
+      if (state !== undefined) this.set(state === 'open' ? 1 : state === 'closed' ? 0 : 0.5)
+    }
+  }))
   const resumes = new Counter({ name: 'aeg_resumes_total', help: 'Resumes, by outcome (ok, or the resume_failed reason)', labelNames: ['outcome'], registers: [registry] })
   const closes = new Counter({ name: 'aeg_socket_closes_total', help: 'Sockets closed by the gateway, by reason', labelNames: ['reason'], registers: [registry] })
   const auth = new Counter({ name: 'aeg_ws_auth_total', help: 'WebSocket authentications, by outcome', labelNames: ['outcome'], registers: [registry] })
