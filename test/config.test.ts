@@ -70,3 +70,10 @@ t.test('.env.example documents every setting, each under a comment', async (t) =
     t.match(lines[above], /^# /, `${name} has a comment`)
   }
 })
+
+t.test('docs/operations.md lists every setting', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const { EnvSchema } = await import('../src/config.js')
+  const doc = await readFile(new URL('../docs/operations.md', import.meta.url), 'utf8')
+  for (const name of Object.keys(EnvSchema.properties)) t.ok(doc.includes(`| \`${name}\` |`), `${name} is in docs/operations.md`)
+})
