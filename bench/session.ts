@@ -243,6 +243,14 @@ export class Session {
     }
   }
 
+  /** The servers' HTTP addresses (the soak reads their /metrics). */
+  serverUrls (): string[] { return this.running?.servers.map((s) => s.http) ?? [] }
+
+  /** Closes every client socket (the load generators stay), so the servers can be checked for leaks. */
+  async closeClients (): Promise<void> {
+    await Promise.all(this.loadgens.map(async (lg) => { await ask(lg, { cmd: 'close' }, isReply('closed'), 10000).catch(() => undefined) }))
+  }
+
   /** Bounded and never throws: every child of the session is stopped, gracefully first (the CPU profile needs it). */
   async stop (): Promise<void> {
     await Promise.all(this.loadgens.map(async (lg) => {
