@@ -55,6 +55,10 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
         DEV_JWT_SECRET: DEV_SECRET,
         SERVICE_ID: SERVICE.id,
         SERVICE_SECRET: SERVICE.secret,
+        // The load opens thousands of sockets at once: the production limits would (rightly) shed them.
+        UPGRADE_RATE: '1000000',
+        MAX_SOCKETS: '1000000',
+        WS_MESSAGE_RATE: '100000',
         INGEST_MAX_BATCH: '500',
         // node-pg reads it: the bench finds the gateways' PostgreSQL backends by it, to count their CPU.
         PGAPPNAME: pgAppName(o.pgSchema)
