@@ -249,12 +249,16 @@ export class Session {
   /** Closes every client socket (the load generators stay), so the servers can be checked for leaks. */
   async closeClients (): Promise<void> {
     await Promise.all(this.loadgens.map(async (lg) => { await ask(lg, { cmd: 'close' }, isReply('closed'), 10000).catch(() => undefined) }))
+    this.clientsClosed = true
   }
+
+  /** Set once the load generators were told to close: they may have exited, so they are not asked again. */
+  private clientsClosed = false
 
   /** Bounded and never throws: every child of the session is stopped, gracefully first (the CPU profile needs it). */
   async stop (): Promise<void> {
     await Promise.all(this.loadgens.map(async (lg) => {
-      await ask(lg, { cmd: 'close' }, isReply('closed'), 5000).catch(() => undefined)
+      if (!this.clientsClosed && lg.connected) await ask(lg, { cmd: 'close' }, isReply('closed'), 5000).catch(() => undefined)
       await stopChild(lg, 2000)
     }))
     if (this.publisher) await stopChild(this.publisher, 2000)
