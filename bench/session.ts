@@ -258,7 +258,7 @@ export class Session {
   /** Bounded and never throws: every child of the session is stopped, gracefully first (the CPU profile needs it). */
   async stop (): Promise<void> {
     await Promise.all(this.loadgens.map(async (lg) => {
-      if (!this.clientsClosed && lg.connected) await ask(lg, { cmd: 'close' }, isReply('closed'), 5000).catch(() => undefined)
+      if (!this.clientsClosed) await ask(lg, { cmd: 'close' }, isReply('closed'), 5000).catch(() => undefined)
       await stopChild(lg, 2000)
     }))
     if (this.publisher) await stopChild(this.publisher, 2000)
