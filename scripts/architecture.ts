@@ -32,7 +32,7 @@ export async function cruiseWithRules (paths: string[], baseDir = ROOT): Promise
 }
 
 export function violations (result: ICruiseResult): Violation[] {
-  const rules = new Map((result.summary.ruleSetUsed.forbidden ?? []).map((r) => [r.name, r.comment]))
+  const rules = new Map((result.summary.ruleSetUsed?.forbidden ?? []).map((r) => [r.name, r.comment]))
   return result.summary.violations.map((v) => ({ rule: v.rule.name, from: v.from, to: v.to, comment: rules.get(v.rule.name) }))
 }
 
