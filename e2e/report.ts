@@ -41,7 +41,9 @@ export class Report {
   }
 
   fail (check: string, limit: string, err: unknown): void {
-    this.add({ check, limit, measured: '—', ok: false, detail: err instanceof Error ? err.message : String(err) })
+    // fetch() says only "fetch failed"; the reason (refused, DNS, TLS) is its cause.
+    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : ''
+    this.add({ check, limit, measured: '—', ok: false, detail: err instanceof Error ? `${err.message}${cause}` : String(err) })
   }
 
   get passed (): number { return this.rows.filter((r) => r.ok).length }
