@@ -6,6 +6,12 @@ const INFRA = '^node_modules/(@types/)?(ioredis|pg|postgrator|ws|@fastify/websoc
 /** Our wrappers of that infrastructure, and the concrete implementations behind the broker and store interfaces. */
 const INFRA_MODULES = '^src/plugins/external/|^src/plugins/app/fanout/(redis|memory)-broker\\.ts$|^src/plugins/app/store/(pg|memory)-store\\.ts$'
 
+/** A rule: only `allowed` (files, or folders ending in /) of src/ may import `library` (a regex alternation of packages). */
+function onlyIn (name, library, allowed, comment) {
+  const exempt = allowed.map((p) => `^${p.replace(/\./g, '\\.')}${p.endsWith('/') ? '' : '$'}`).join('|')
+  return { name, severity: 'error', comment, from: { path: '^src/', pathNot: exempt }, to: { path: `^node_modules/(@types/)?(${library})/` } }
+}
+
 module.exports = {
   forbidden: [
     {
@@ -36,37 +42,17 @@ module.exports = {
       from: { path: '^(src|e2e)/' },
       to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] }
     },
-    {
-      name: 'ioredis-only-in-redis-modules',
-      severity: 'error',
-      comment: 'Redis connections are opened in one place (src/plugins/external/redis.ts) and used through the broker; ' +
-        'everything else gets them from the plugin. src/agent/worker.ts is the reference agent worker, a separate program ' +
-        'with its own connections that speaks only the Redis contract of src/agent/protocol.ts, so it may use ioredis itself.',
-      from: { path: '^src/', pathNot: '^src/plugins/external/redis\\.ts$|^src/plugins/app/fanout/redis-broker\\.ts$|^src/agent/worker\\.ts$' },
-      to: { path: '^node_modules/ioredis/' }
-    },
-    {
-      name: 'pg-only-in-store',
-      severity: 'error',
-      comment: 'SQL lives in the store (repositories and migrations) on the pool of the postgres plugin; nothing else talks to PostgreSQL.',
-      from: { path: '^src/', pathNot: '^src/plugins/external/postgres\\.ts$|^src/plugins/app/store/' },
-      to: { path: '^node_modules/(@types/)?(pg|postgrator)/' }
-    },
-    {
-      name: 'ws-only-in-socket-modules',
-      severity: 'error',
-      comment: 'One WebSocket manager: the registry owns and writes to sockets, the liveness sweep listens for their pongs, ' +
-        'the socket session reads their frames. A new module importing ws is a second manager in the making.',
-      from: { path: '^src/', pathNot: '^src/plugins/app/fanout/(registry|liveness)\\.ts$|^src/services/socket-session\\.ts$' },
-      to: { path: '^node_modules/(@types/)?ws/' }
-    },
-    {
-      name: 'fastify-websocket-only-in-its-plugin',
-      severity: 'error',
-      comment: 'The WebSocket server is created once, by src/plugins/external/websocket.ts; no second server, no factory.',
-      from: { path: '^src/', pathNot: '^src/plugins/external/websocket\\.ts$' },
-      to: { path: '^node_modules/@fastify/websocket/' }
-    },
+    onlyIn('ioredis-only-in-redis-modules', 'ioredis', ['src/plugins/external/redis.ts', 'src/plugins/app/fanout/redis-broker.ts', 'src/agent/worker.ts'],
+      'Redis connections are opened in one place (src/plugins/external/redis.ts) and used through the broker; ' +
+      'everything else gets them from the plugin. src/agent/worker.ts is the reference agent worker, a separate program ' +
+      'with its own connections that speaks only the Redis contract of src/agent/protocol.ts, so it may use ioredis itself.'),
+    onlyIn('pg-only-in-store', 'pg|postgrator', ['src/plugins/external/postgres.ts', 'src/plugins/app/store/'],
+      'SQL lives in the store (repositories and migrations) on the pool of the postgres plugin; nothing else talks to PostgreSQL.'),
+    onlyIn('ws-only-in-socket-modules', 'ws', ['src/plugins/app/fanout/registry.ts', 'src/plugins/app/fanout/liveness.ts', 'src/services/socket-session.ts'],
+      'One WebSocket manager: the registry owns and writes to sockets, the liveness sweep listens for their pongs, ' +
+      'the socket session reads their frames. A new module importing ws is a second manager in the making.'),
+    onlyIn('fastify-websocket-only-in-its-plugin', '@fastify/websocket', ['src/plugins/external/websocket.ts'],
+      'The WebSocket server is created once, by src/plugins/external/websocket.ts; no second server, no factory.'),
     {
       name: 'routes-not-to-infrastructure',
       severity: 'error',
