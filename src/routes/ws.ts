@@ -1,10 +1,10 @@
 // The user-scoped WebSocket at /ws and /api/v1/websocket: origin check and auth before the upgrade, then a session per socket.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type { WebSocket } from 'ws'
 import type { Config } from '../config.js'
 import { AuthError, HttpErrors } from '../errors.js'
 import { TokenBucket } from '../services/token-bucket.js'
 import { originAllowed } from '../plugins/app/auth/origin.js'
+import type { Socket } from '../plugins/app/fanout/registry.js'
 import { parseProtocols } from '../plugins/app/auth/tokens.js'
 import { errorMessage } from '../protocol/frames.js'
 import { serveSocket } from '../services/socket-session.js'
@@ -60,7 +60,7 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
     }
   })
 
-  function onSocket (socket: WebSocket, request: FastifyRequest): void {
+  function onSocket (socket: Socket, request: FastifyRequest): void {
     // Upgraded after the drain began: told at once, like every other socket of this instance.
     if (app.draining) {
       registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'server shutting down: reconnect to another instance'), 'SERVICE_RESTART')

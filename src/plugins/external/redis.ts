@@ -4,6 +4,8 @@ import { Cluster, Redis } from 'ioredis'
 import type { Config } from '../../config.js'
 
 export type RedisClient = Redis | Cluster
+/** For typing commands that other modules add with `defineCommand`, without importing ioredis themselves. */
+export type { Result } from 'ioredis'
 
 export interface RedisConnections {
   command: RedisClient

@@ -28,10 +28,11 @@ export default fp<{ maxPayload: number, drainWindowMs: number, reconnectJitterMs
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Registered sockets are told when to come back, in batches; anything else (mid-handshake) just goes.
       const drained = await app.registry?.drain({ windowMs: opts.drainWindowMs, batches: 10, reconnectJitterMs: opts.reconnectJitterMs }) ?? 0
-      for (const client of server.clients) client.close(1012, 'service restart')
+      // The registry writes to every socket, registered or not (contract: one writer; test/architecture.test.ts).
+      app.registry?.closeSockets(server.clients, 'SERVICE_RESTART')
       // A client that does not answer its close would hold the HTTP server open past Cloud Run's deadline.
       if (server.clients.size > 0) await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS))])
-      for (const client of server.clients) client.terminate()
+      app.registry?.terminateSockets(server.clients)
       await closed
       app.log.info({ drained }, 'websockets drained')
     }

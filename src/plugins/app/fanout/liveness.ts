@@ -44,12 +44,11 @@ export class Liveness {
       if (!answered.has(socket)) {
         // No pong since the last sweep: a half-open connection the OS has not noticed. Nothing to say to it.
         conn.log.info('missed pong: socket terminated')
-        this.registry.observeClose('missed_pong')
-        socket.terminate()
+        this.registry.terminate(conn, 'missed_pong')
         continue
       }
       answered.delete(socket)
-      socket.ping()
+      this.registry.ping(conn)
       const rotate = this.rotateAt.get(conn)
       if (rotate !== undefined && now >= rotate) {
         this.rotateAt.delete(conn)

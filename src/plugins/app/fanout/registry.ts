@@ -9,6 +9,9 @@ import { userChannel, type Broker } from './broker.js'
 import { StreamCursor, type CursorOwner, type ResumeFailure, type StreamPosition, type StreamSource } from './cursor.js'
 import type { DeliveryObserver } from '../metrics.js'
 
+/** The socket type the registry owns; routes and services name it from here, not from `ws`. */
+export type Socket = WebSocket
+
 export interface Connection {
   readonly id: string
   readonly userId: string
@@ -175,6 +178,30 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
   close (conn: Connection, code: CloseCode, reason?: string): void {
     const { code: number, reason: text } = CloseCodes[code]
     conn.socket.close(number, reason ?? text)
+  }
+
+  /** A protocol ping; the liveness sweep expects the pong before its next round. */
+  ping (conn: Connection): void {
+    if (conn.socket.readyState === OPEN) conn.socket.ping()
+  }
+
+  /** Drops the TCP connection without a close handshake: a peer that stopped answering cannot take one. */
+  terminate (conn: Connection, reason: string): void {
+    this.observeClose(reason)
+    conn.socket.terminate()
+  }
+
+  /**
+   * Shutdown, for sockets the registry may never have held (mid-handshake, mid-auth): each is closed with `code`,
+   * and `terminateSockets` then drops whatever did not answer its close in time.
+   */
+  closeSockets (sockets: Iterable<WebSocket>, code: CloseCode): void {
+    const { code: number, reason } = CloseCodes[code]
+    for (const socket of sockets) socket.close(number, reason)
+  }
+
+  terminateSockets (sockets: Iterable<WebSocket>): void {
+    for (const socket of sockets) socket.terminate()
   }
 
   /** Closes every socket of this instance at once. */

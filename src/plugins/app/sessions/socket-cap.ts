@@ -2,8 +2,7 @@
 
 // Why a sorted set scored by lease expiry: each instance renews its sockets' leases while they live, so a crashed
 // instance's sockets stop counting once their leases lapse. A plain counter (INCR/DECR) would keep them forever.
-import type { Result } from 'ioredis'
-import type { RedisClient } from '../../external/redis.js'
+import type { RedisClient, Result } from '../../external/redis.js'
 
 export interface SocketCap {
   /** Takes a slot for this socket; false when the user already holds `max`. */
