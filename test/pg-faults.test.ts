@@ -1,16 +1,12 @@
 // PostgreSQL faults: a killed backend and an unreachable server give 503 (nothing acknowledged), then ingest recovers.
 import t from 'tap'
 import { build, ctx, ingest, isolate, PG_URL, pgClient } from './helper.js'
-import { TcpProxy } from './fixtures/tcp-proxy.js'
+import { proxyFor } from './fixtures/tcp-proxy.js'
 import { StreamClient, upTo } from './stream-client.js'
 
 t.test('ingest across PostgreSQL faults loses nothing it acknowledged', async (t) => {
-  const target = new URL(PG_URL)
-  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
-  await proxy.start()
-  t.teardown(() => proxy.cut())
+  const { proxy, url: viaProxy } = await proxyFor(t, PG_URL, 5432)
   const iso = isolate(t)
-  const viaProxy = PG_URL.replace(`${target.hostname}:${target.port || 5432}`, `127.0.0.1:${proxy.port}`)
   const gw = await build(t, iso, { DATABASE_URL: viaProxy, INSTANCE_ID: `pgfault-${process.pid}` })
   const admin = pgClient(t, iso.schema)
   const client = new StreamClient('pg-fault-user')

@@ -2,17 +2,14 @@
 // fails, the subscriber is reconnected, and every connected socket gets every acknowledged event.
 import t from 'tap'
 import { build, ctx, ingest, isolate, REDIS_URL } from './helper.js'
-import { TcpProxy } from './fixtures/tcp-proxy.js'
+import { proxyFor } from './fixtures/tcp-proxy.js'
 import { StreamClient, upTo } from './stream-client.js'
 
 t.test('a deaf subscriber is detected and replaced, and nothing is lost', async (t) => {
-  const target = new URL(REDIS_URL)
-  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) })
-  await proxy.start()
-  t.teardown(() => proxy.cut())
+  const { proxy, url: viaProxy } = await proxyFor(t, REDIS_URL, 6379)
   const iso = isolate(t)
   // Instance A reaches Redis through the proxy and holds the socket; B ingests, straight to Redis.
-  const a = await build(t, iso, { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, WATCHDOG_INTERVAL_MS: '100' })
+  const a = await build(t, iso, { REDIS_URL: viaProxy, WATCHDOG_INTERVAL_MS: '100' })
   const b = await build(t, iso, { WATCHDOG_INTERVAL_MS: '0' })
   const client = new StreamClient('deaf-user')
   await client.connect(a.ws)

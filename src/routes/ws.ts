@@ -17,7 +17,7 @@ export const WS_PATHS = ['/ws', '/api/v1/websocket'] as const
 
 export interface WsOptions {
   ws: Config['ws']
-  /** Origins allowed to open a socket; empty: any. */
+  /** Origins allowed to open a socket; empty: every origin (refused at boot in production). */
   allowedOrigins: string[]
 }
 
