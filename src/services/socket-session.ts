@@ -1,5 +1,7 @@
 // One socket's life once its user is known: admission, registration (with resume), client frames, token expiry.
 import { randomUUID } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError } from '../errors.js'
@@ -22,9 +24,11 @@ class LiveConnection implements Connection {
   lastSeenAt = this.openedAt
   cursor?: Connection['cursor']
   private child: FastifyBaseLogger | undefined
-  constructor (readonly id: string, readonly userId: string, readonly socket: WebSocket, public identity: Identity, private readonly parent: FastifyBaseLogger) {}
+  constructor (readonly id: string, readonly userId: string, readonly socket: WebSocket, public identity: Identity,
+    private readonly parent: FastifyBaseLogger, private readonly reqId: string) {}
+
   get log (): FastifyBaseLogger {
-    this.child ??= this.parent.child({ connection_id: this.id, user_id: this.userId })
+    this.child ??= this.parent.child({ reqId: this.reqId, connection_id: this.id, user_id: this.userId })
     return this.child
   }
 }
@@ -43,8 +47,9 @@ class SocketSession {
   /** When the client was last told it is over its rate: once a second is enough. */
   private limitedAt = 0
 
-  constructor (private readonly app: FastifyInstance, private readonly opts: SessionOptions, socket: WebSocket, identity: Identity, log: FastifyBaseLogger) {
-    this.conn = new LiveConnection(randomUUID(), identity.userId, socket, identity, log)
+  constructor (private readonly app: FastifyInstance, private readonly opts: SessionOptions, socket: WebSocket, identity: Identity, reqId: string) {
+    // The app's logger, not the request's: holding the request's child would keep it for the socket's life.
+    this.conn = new LiveConnection(randomUUID(), identity.userId, socket, identity, app.log, reqId)
     this.rate = new TokenBucket(opts.messageRate, opts.messageBurst)
     const { registry } = app
     const conn = this.conn
@@ -206,8 +211,12 @@ export function serveSocket (app: FastifyInstance, opts: SessionOptions, socket:
   // @fastify/websocket's own error listener holds the upgrade request and reply for the socket's whole life
   // (with the token in their headers); ours holds neither, so they can be collected once the upgrade is done.
   socket.removeAllListeners('error')
+  // It also gave the TCP socket a ServerResponse (assignSocket) that holds the upgrade request, headers and token
+  // included, for as long as the socket lives: detach it, the upgrade is over. (`_socket` is ws's TCP socket.)
+  const tcp = (socket as unknown as { _socket?: Socket & { _httpMessage?: ServerResponse | null } })._socket
+  tcp?._httpMessage?.detachSocket(tcp)
   const wanted = parseResume(request.query as Record<string, unknown>)
-  const session = new SocketSession(app, opts, socket, identity, request.log)
+  const session = new SocketSession(app, opts, socket, identity, request.id)
   socket.on('message', (data, isBinary) => session.onMessage(data, isBinary))
   socket.on('close', () => session.onClose())
   socket.on('error', (err) => session.conn.log.debug({ err: { message: err.message } }, 'socket error'))
