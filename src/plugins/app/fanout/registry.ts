@@ -204,11 +204,6 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
     for (const socket of sockets) socket.terminate()
   }
 
-  /** Closes every socket of this instance at once. */
-  closeAll (code: CloseCode): void {
-    for (const conn of [...this.list()]) this.close(conn, code)
-  }
-
   /**
    * Shutdown within Cloud Run's 10 s: every socket is told the server is going and when to come back (jittered,
    * so the reconnects do not arrive as one storm), then closed with 1012, in batches spread over `windowMs`.
