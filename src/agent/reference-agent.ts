@@ -34,43 +34,49 @@ export async function runReferenceAgent (request: RunRequest, emit: Emit, opts: 
     return true
   }
 
-  await emit({ type: 'agent_started', context, agent_name: 'supervisor', task_description: `Answering: ${request.message.slice(0, 120)}` })
-  await pause(opts.stepMs)
-  if (await cancelled()) return 'cancelled'
-  await emit({
-    type: 'agent_thinking',
-    context,
-    agent_name: 'supervisor',
-    step_number: 1,
-    progress_percentage: 25,
-    reasoning: `The question is about ${query}. I will search the knowledge base first, then summarise what I find.`
-  })
-  await pause(opts.stepMs)
-  if (await cancelled()) return 'cancelled'
   const parameters = { query, limit: 3 }
-  await emit({ type: 'tool_executing', context, agent_name: 'research_agent', tool_name: 'search_knowledge_base', parameters })
-  const toolStarted = Date.now()
-  await pause(opts.stepMs)
-  if (await cancelled()) return 'cancelled'
   const matches = (terms.length > 0 ? terms : ['general']).slice(0, 3).map((term, i) => ({ title: `Notes on ${term}`, score: Number((0.92 - i * 0.11).toFixed(2)) }))
-  await emit({
-    type: 'tool_completed',
-    context,
-    agent_name: 'research_agent',
-    tool_name: 'search_knowledge_base',
-    results: { matches },
-    duration: Date.now() - toolStarted,
-    success: true
-  })
-  await pause(opts.stepMs)
-  if (await cancelled()) return 'cancelled'
-  await emit({
-    type: 'agent_completed',
-    context,
-    agent_name: 'supervisor',
-    status: 'completed',
-    final_response: `You asked: "${request.message.slice(0, 200)}". I found ${matches.length} relevant note${matches.length === 1 ? '' : 's'}; the closest is "${matches[0]!.title}".`,
-    result: { matches: matches.length, elapsed_ms: Date.now() - started }
-  })
+  let toolStarted = 0
+  // Each step is built when it runs (times are real); between two steps, the pause a model or a tool would take,
+  // and the one place a stop is honoured.
+  const steps: Array<() => Record<string, unknown>> = [
+    () => ({ type: 'agent_started', context, agent_name: 'supervisor', task_description: `Answering: ${request.message.slice(0, 120)}` }),
+    () => ({
+      type: 'agent_thinking',
+      context,
+      agent_name: 'supervisor',
+      step_number: 1,
+      progress_percentage: 25,
+      reasoning: `The question is about ${query}. I will search the knowledge base first, then summarise what I find.`
+    }),
+    () => {
+      toolStarted = Date.now()
+      return { type: 'tool_executing', context, agent_name: 'research_agent', tool_name: 'search_knowledge_base', parameters }
+    },
+    () => ({
+      type: 'tool_completed',
+      context,
+      agent_name: 'research_agent',
+      tool_name: 'search_knowledge_base',
+      results: { matches },
+      duration: Date.now() - toolStarted,
+      success: true
+    }),
+    () => ({
+      type: 'agent_completed',
+      context,
+      agent_name: 'supervisor',
+      status: 'completed',
+      final_response: `You asked: "${request.message.slice(0, 200)}". I found ${matches.length} relevant note${matches.length === 1 ? '' : 's'}; the closest is "${matches[0]!.title}".`,
+      result: { matches: matches.length, elapsed_ms: Date.now() - started }
+    })
+  ]
+  for (const [i, step] of steps.entries()) {
+    if (i > 0) {
+      await pause(opts.stepMs)
+      if (await cancelled()) return 'cancelled'
+    }
+    await emit(step())
+  }
   return 'completed'
 }
