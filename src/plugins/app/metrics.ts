@@ -92,12 +92,17 @@ export default fp(async (app) => {
   }))
 
   let n = 0
+  const deliveredByType = new Map<string, ReturnType<typeof delivered.labels>>()
   const metrics: Metrics = {
     registry,
     observer: {
       delivered (message, count) {
         if (count === 0) return
-        delivered.inc({ type: typeOf(message) }, count)
+        // One child counter per type, looked up once: labelled inc() hashes its labels on every call.
+        const type = typeOf(message)
+        let child = deliveredByType.get(type)
+        if (child === undefined) { child = delivered.labels(type); deliveredByType.set(type, child) }
+        child.inc(count)
         if (++n % SAMPLE_EVERY !== 0) return
         const ts = TIMESTAMP.exec(message.toString('latin1', 0, 256))
         if (ts) latency.observe(Math.max(0, Date.now() / 1000 - Number(ts[1])))
