@@ -186,3 +186,15 @@ export async function ingest (base: string, body: unknown, headers: Record<strin
   const res = await fetch(`${base}/api/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
   return { status: res.status, body: await res.json() as Record<string, unknown> }
 }
+
+/**
+ * Asks `check` until it is true, at most `tries` times `everyMs` apart. Only for conditions that have no event to
+ * await (readiness after a fault, sampled load); it returns whether the condition was reached.
+ */
+export async function pollUntil (check: () => Promise<boolean>, tries = 100, everyMs = 20): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return true
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+  return false
+}

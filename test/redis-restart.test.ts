@@ -1,6 +1,6 @@
 // Redis killed and restarted during a run: once it is back, every connected socket has every acknowledged event.
 import t from 'tap'
-import { build, ctx, ingest, isolate } from './helper.js'
+import { build, ctx, ingest, isolate, pollUntil } from './helper.js'
 import { freePort, RedisProcess } from './fixtures/redis-server.js'
 import { StreamClient, upTo } from './stream-client.js'
 
@@ -38,11 +38,6 @@ t.test('no acknowledged event is lost to a connected socket across a Redis resta
   await Promise.all(clients.map((c) => c.until(acked.get(c.user)!, 20000)))
   for (const c of clients) t.same(c.seqs(), upTo(acked.get(c.user)!), `${c.user}: every acknowledged event, in order, once`)
   // Readiness returns with the next probe that comes back (every 200 ms): ask until it does, within a bound.
-  let readyAgain = false
-  for (let i = 0; i < 100 && !readyAgain; i++) {
-    readyAgain = (await fetch(`${gws[0]!.http}/health/ready`)).status === 200
-    if (!readyAgain) await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  t.ok(readyAgain, 'ready again')
+  t.ok(await pollUntil(async () => (await fetch(`${gws[0]!.http}/health/ready`)).status === 200, 100, 50), 'ready again')
   await Promise.all(clients.map((c) => c.socket?.close()))
 })

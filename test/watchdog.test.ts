@@ -1,7 +1,7 @@
 // Silent pub/sub loss: a subscriber that stays connected but hears nothing is noticed by the watchdog, readiness
 // fails, the subscriber is reconnected, and every connected socket gets every acknowledged event.
 import t from 'tap'
-import { build, ctx, ingest, isolate, REDIS_URL } from './helper.js'
+import { build, ctx, ingest, isolate, pollUntil, REDIS_URL } from './helper.js'
 import { proxyFor } from './fixtures/tcp-proxy.js'
 import { StreamClient, upTo } from './stream-client.js'
 
@@ -24,24 +24,14 @@ t.test('a deaf subscriber is detected and replaced, and nothing is lost', async 
   t.equal(proxy.deafen('aeg-subscriber'), 1, 'the subscriber connection goes deaf (still open)')
   await send(5) // published, but A hears nothing
   const ready = async (): Promise<number> => (await fetch(`${a.http}/health/ready`)).status
-  let notReady = false
   // The watchdog needs three missed probes (300 ms): ask until readiness says so, within a bound.
-  for (let i = 0; i < 100 && !notReady; i++) {
-    notReady = await ready() === 503
-    if (!notReady) await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  t.ok(notReady, '/health/ready fails while probes do not come back')
+  t.ok(await pollUntil(async () => await ready() === 503), '/health/ready fails while probes do not come back')
 
   // The watchdog reconnects the subscriber (a fresh connection hears again) and the registry catches up.
   await client.until(10, 10000)
   await send(3)
   await client.until(13)
   t.same(client.seqs(), upTo(13), 'every acknowledged event, once, in order')
-  let readyAgain = false
-  for (let i = 0; i < 100 && !readyAgain; i++) {
-    readyAgain = await ready() === 200
-    if (!readyAgain) await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  t.ok(readyAgain, 'ready again once probes come back')
+  t.ok(await pollUntil(async () => await ready() === 200), 'ready again once probes come back')
   await client.socket?.close()
 })
