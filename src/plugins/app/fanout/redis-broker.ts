@@ -73,8 +73,8 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
         pipeline.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, now, userChannel(prefix, userId), publishCommand)
       }
       const replies = await pipeline.exec()
-      const failed = replies?.find(([err]) => err !== null)
-      if (failed) throw failed[0] as Error
+      const failed = replies?.find(([err]) => err !== null)?.[0]
+      if (failed instanceof Error) throw failed
     },
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)
