@@ -8,8 +8,11 @@ export interface UnitResult { stored: StoredEvent[], duplicates: StoredEvent[] }
 
 export interface GroupCommitOptions {
   store: EventStore
-  /** Publishes a committed group's events (one pipeline); `outboxId` is marked done once they are out. */
-  publish: (events: StoredEvent[], outboxId: string | undefined) => Promise<void>
+  /**
+   * Publishes a committed group's new events (one pipeline), and its duplicates where their first publish was lost;
+   * `outboxId` is marked done once they are out.
+   */
+  publish: (events: StoredEvent[], duplicates: StoredEvent[], outboxId: string | undefined) => Promise<void>
   log: FastifyBaseLogger
   /** Most events in one transaction; a unit larger than this goes alone. */
   maxEvents?: number
@@ -98,11 +101,13 @@ export class GroupCommit {
     }
     const { outcomes, outboxId } = committed
     const out = outcomes.map((o: UnitOutcome): UnitResult | Error => o.ok ? { stored: o.stored, duplicates: o.duplicates } : o.conflict)
-    const toPublish = outcomes.flatMap((o) => o.ok ? [...o.stored, ...o.duplicates] : [])
-    if (toPublish.length > 0) {
+    const fresh = outcomes.flatMap((o) => o.ok ? o.stored : [])
+    const again = outcomes.flatMap((o) => o.ok ? o.duplicates : [])
+    if (fresh.length + again.length > 0) {
+      const toPublish = fresh.length + again.length
       // Not awaited by the group: the next one commits while Redis works. Publishes stay in order on one connection.
-      const p = this.opts.publish(toPublish, outboxId)
-        .catch((err: unknown) => this.opts.log.warn({ err: { message: (err as Error).message }, events: toPublish.length }, 'events stored but not published yet; the outbox relay will'))
+      const p = this.opts.publish(fresh, again, outboxId)
+        .catch((err: unknown) => this.opts.log.warn({ err: { message: (err as Error).message }, events: toPublish }, 'events stored but not published yet; the outbox relay will'))
         .finally(() => this.inFlight.delete(p))
       this.inFlight.add(p)
     }

@@ -2,7 +2,6 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../../../config.js'
 import type { AgentEvent } from '../../../events/envelope.js'
-import type { StoredEvent } from '../store/store.js'
 import { GroupCommit } from './group-commit.js'
 import { OutboxRelay } from './relay.js'
 
@@ -23,13 +22,14 @@ declare module 'fastify' {
 }
 
 export default fp<{ config: Config }>(async (app) => {
-  const publish = async (events: StoredEvent[]): Promise<void> => { await app.fanout.publishMany(events) }
-  const relay = new OutboxRelay({ store: app.store, publish, log: app.log })
+  // The relay's groups may have been published after all (a slow instance): only missing offsets go out.
+  const relay = new OutboxRelay({ store: app.store, publish: async (events) => { await app.fanout.publishMany(events, true) }, log: app.log })
   const groups = new GroupCommit({
     store: app.store,
     log: app.log,
-    async publish (events, outboxId) {
-      await publish(events)
+    async publish (events, duplicates, outboxId) {
+      if (events.length > 0) await app.fanout.publishMany(events)
+      if (duplicates.length > 0) await app.fanout.publishMany(duplicates, true)
       if (outboxId !== undefined) relay.published(outboxId)
     }
   })
