@@ -56,7 +56,9 @@ CREATE OR REPLACE FUNCTION append_events(
   r_events int[], r_last_ords int[],
   p_epoch text, p_dedupe_since timestamptz
 ) RETURNS TABLE (user_id text, base bigint, epoch text, outbox_id bigint)
-LANGUAGE plpgsql AS $$
+-- No sequential scans: plans are cached per connection, and one made while a day's partition was young (its
+-- statistics say "small") would go on scanning it whole for every group as it grows to millions of rows.
+LANGUAGE plpgsql SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
   b_users text[];
@@ -109,7 +111,7 @@ BEGIN
 
   -- Under the users' locks and with a fresh snapshot: a retry of one of these events that committed meanwhile
   -- is visible now, and the plan is made again with it as a duplicate.
-  IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (e_ids) AND e.stored_at >= p_dedupe_since) THEN
+  IF EXISTS (SELECT 1 FROM unnest(e_ids) AS i(id) JOIN events e ON e.event_id = i.id WHERE e.stored_at >= p_dedupe_since) THEN
     RAISE EXCEPTION 'an event was stored meanwhile' USING ERRCODE = 'AEG01';
   END IF;
 
@@ -126,4 +128,17 @@ BEGIN
 
   RETURN QUERY SELECT b.u, b.base, b.ep, ob FROM unnest(b_users, b_bases, b_epochs) AS b(u, base, ep);
 END
+$$;
+
+-- The plan's read, under the same rule: the duplicates among a group's ids (with what was stored for them), and
+-- the runs it names.
+CREATE OR REPLACE FUNCTION read_plan(ids text[], since timestamptz, run_ids text[])
+RETURNS TABLE (k text, id text, u text, seq bigint, epoch text, status text, ended boolean, body json)
+LANGUAGE sql STABLE SET enable_seqscan = off AS $$
+  SELECT 'e', e.event_id, e.user_id, e.seq, s.epoch, NULL::text, NULL::boolean, e.body
+  FROM unnest(ids) AS i(id) JOIN events e ON e.event_id = i.id JOIN user_streams s ON s.user_id = e.user_id
+  WHERE e.stored_at >= since
+  UNION ALL
+  SELECT 'r', r.run_id, r.user_id, NULL, NULL, r.status, r.ended_at IS NOT NULL, NULL
+  FROM unnest(run_ids) AS x(id) JOIN runs r ON r.run_id = x.id
 $$;

@@ -14,13 +14,7 @@ const MAX_REPLANS = 5
 export const STALE_PLAN = 'AEG01'
 
 // Named statements: parsed and planned once per connection, not once per group.
-const READ_PLAN = {
-  name: 'aeg_read_plan',
-  text: `SELECT 'e' AS k, e.event_id AS id, e.user_id AS u, e.seq, s.epoch, NULL::text AS status, NULL::boolean AS ended, e.body
-    FROM events e JOIN user_streams s ON s.user_id = e.user_id WHERE e.event_id = ANY ($1::text[]) AND e.stored_at >= $2
-  UNION ALL
-  SELECT 'r', run_id, user_id, NULL, NULL, status, ended_at IS NOT NULL, NULL FROM runs WHERE run_id = ANY ($3::text[])`
-}
+const READ_PLAN = { name: 'aeg_read_plan', text: 'SELECT k, id, u, seq, epoch, status, ended, body FROM read_plan($1, $2, $3)' }
 const APPEND = {
   name: 'aeg_append',
   text: 'SELECT user_id, base, epoch, outbox_id FROM append_events($1, $2, $3, $4, $5, $6, $7, $8::json[], $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)'
