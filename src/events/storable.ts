@@ -71,9 +71,9 @@ export function storableProblem (root: unknown, limits: StorableLimits = {}): St
         bytes += String(value).length
         return undefined
       case 'boolean':
-        bytes += 5
+        bytes += value ? 4 : 5
         return undefined
-      case 'undefined': // dropped from objects, null in arrays, by JSON.stringify
+      case 'undefined': // null in an array (and skipped in an object), as JSON.stringify has it
         bytes += 4
         return undefined
       case 'object':
@@ -86,27 +86,31 @@ export function storableProblem (root: unknown, limits: StorableLimits = {}): St
       return undefined
     }
     if (depth >= maxDepth) return at(`nests deeper than ${maxDepth} levels`)
-    bytes += 2
+    bytes += 2 // the brackets; then a comma before every item but the first
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         trail.push(i)
         const problem = walk(value[i], depth + 1)
         if (problem) return problem
         trail.pop()
-        bytes += 1
+        if (i > 0) bytes += 1
       }
     } else {
+      let first = true
       for (const key of Object.keys(value)) {
+        const item = (value as Record<string, unknown>)[key]
+        if (item === undefined) continue
         trail.push(key)
         const problem = textProblem(key)
         if (problem) return at(problem.replace('contains', 'is a key that contains'))
-        bytes += Buffer.byteLength(key) + 4
-        const inner = walk((value as Record<string, unknown>)[key], depth + 1)
+        bytes += Buffer.byteLength(key) + (first ? 3 : 4) // quotes, colon, comma
+        first = false
+        const inner = walk(item, depth + 1)
         if (inner) return inner
         trail.pop()
       }
     }
     return bytes > maxBytes ? tooLarge() : undefined
   }
-  return walk(root, 0)
+  return walk(root, 0) ?? (bytes > maxBytes ? tooLarge() : undefined)
 }
