@@ -38,13 +38,17 @@ t.test('nesting: the event is the first level; one level more than the limit is 
   t.match(storableProblem(cycle), { message: /nests deeper/ }, 'a cycle is refused, not followed forever')
 })
 
-t.test('size: counted in UTF-8 bytes of the JSON text', async (t) => {
+t.test('size: the JSON text in UTF-8 bytes', async (t) => {
   t.equal(storableProblem({ s: 'x'.repeat(MAX_EVENT_BYTES - 10) }), undefined)
   t.same(storableProblem({ s: 'x'.repeat(MAX_EVENT_BYTES) }), { path: '', message: `is larger than ${MAX_EVENT_BYTES} bytes as JSON` })
   t.same(storableProblem({ s: 'é'.repeat(MAX_EVENT_BYTES / 2) }), { path: '', message: `is larger than ${MAX_EVENT_BYTES} bytes as JSON` }, 'two bytes a character')
 
-  // Strings without characters JSON escapes: the count is exact, so the limit falls exactly at the text's size.
-  const unit = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }).filter((g) => !/["\\]/.test(g))
+  const escapes = Math.floor((MAX_EVENT_BYTES - '{"s":""}'.length) / 6)
+  t.equal(storableProblem({ s: '\u0001'.repeat(escapes) }), undefined, 'escapes count: six bytes each, just under')
+  t.match(storableProblem({ s: '\u0001'.repeat(escapes + 1) }), { message: /is larger than/ }, 'and just over')
+
+  // The limit falls exactly at the size of the JSON text, escapes and all.
+  const unit = fc.oneof(fc.constantFrom('"', '\\', '\n', '\u0001', '😀'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }))
   fc.assert(fc.property(fc.jsonValue({ maxDepth: 5, stringUnit: unit }), (value) => {
     const size = Buffer.byteLength(JSON.stringify(value))
     return storableProblem(value, { maxBytes: size, maxDepth: 10 }) === undefined &&

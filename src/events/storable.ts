@@ -1,6 +1,6 @@
 // What the event log can store: well-formed text without NUL, bounded nesting, finite numbers, a bounded size.
-// PostgreSQL's jsonb refuses the first two outright and runs out of stack on the third; a refusal there is a
-// store failure that a retry cannot cure, so every such value is refused here, at the edge, naming its field.
+// PostgreSQL's jsonb refuses the first two outright and gives up on deep enough nesting; a refusal there is a
+// store failure that no retry can cure, so every such value is refused here, at the edge, naming its field.
 
 /** Containers (objects and arrays) inside one another, the event itself being the first level. */
 export const MAX_DEPTH = 32
@@ -44,73 +44,86 @@ function segment (key: string | number): string {
   return PLAIN_KEY.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
 }
 
+// A JSON text is at least one byte per character of its strings and keys, and at most six (`\u001f`); a number
+// takes 1 to 24 characters. The walk keeps the lower bound and the room above it, and serializes only an event
+// whose upper bound passes the limit, which events of ordinary size never do.
+const MAX_CHAR_BYTES = 6
+const MAX_NUMBER_CHARS = 24
+
+interface Walk { trail: Array<string | number>, maxDepth: number, maxBytes: number, low: number, slack: number }
+
+const TOO_LARGE = Symbol('too large')
+
+/** The first problem under `value`, its key left on `walk.trail`; TOO_LARGE once the text is surely too large. */
+function visit (walk: Walk, value: unknown, depth: number): string | typeof TOO_LARGE | undefined {
+  switch (typeof value) {
+    case 'string': {
+      const problem = textProblem(value)
+      if (problem) return problem
+      walk.low += value.length + 2
+      walk.slack += value.length * (MAX_CHAR_BYTES - 1)
+      return walk.low > walk.maxBytes ? TOO_LARGE : undefined
+    }
+    case 'number':
+      if (!Number.isFinite(value)) return 'must be a finite number'
+      walk.low += 1
+      walk.slack += MAX_NUMBER_CHARS - 1
+      return undefined
+    case 'boolean':
+      walk.low += value ? 4 : 5
+      return undefined
+    case 'undefined': // null in an array (and skipped in an object), as JSON.stringify has it
+      walk.low += 4
+      return undefined
+    case 'object':
+      break
+    default:
+      return 'is not a JSON value'
+  }
+  if (value === null) {
+    walk.low += 4
+    return undefined
+  }
+  if (depth >= walk.maxDepth) return `nests deeper than ${walk.maxDepth} levels`
+  walk.low += 2 // the brackets; then a comma before every item but the first
+  const { trail } = walk
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      trail.push(i)
+      const problem = visit(walk, value[i], depth + 1)
+      if (problem !== undefined) return problem
+      trail.pop()
+    }
+    walk.low += Math.max(0, value.length - 1)
+  } else {
+    let first = true
+    for (const key in value) {
+      const item = (value as Record<string, unknown>)[key]
+      if (item === undefined || !Object.hasOwn(value, key)) continue
+      trail.push(key)
+      const problem = textProblem(key)
+      if (problem) return problem.replace('contains', 'is a key that contains')
+      walk.low += key.length + (first ? 3 : 4) // quotes, colon, comma
+      walk.slack += key.length * (MAX_CHAR_BYTES - 1)
+      first = false
+      const inner = visit(walk, item, depth + 1)
+      if (inner !== undefined) return inner
+      trail.pop()
+    }
+  }
+  return walk.low > walk.maxBytes ? TOO_LARGE : undefined
+}
+
 /**
  * The first value of `root` that the event log cannot store, with its path (`data.note`, `results.rows[2]`), or
- * undefined. One walk, no serialization: the size is counted as it goes (UTF-8 bytes of keys and strings, plus
- * the JSON punctuation; escapes are not counted) and the walk stops at the first problem.
+ * undefined. One walk that stops at the first problem; the size is that of the JSON text in UTF-8 bytes.
  */
 export function storableProblem (root: unknown, limits: StorableLimits = {}): StorableProblem | undefined {
-  const maxDepth = limits.maxDepth ?? MAX_DEPTH
-  const maxBytes = limits.maxBytes ?? MAX_EVENT_BYTES
-  // Keys from the root to the value being looked at; joined into a path only when there is a problem.
-  const trail: Array<string | number> = []
-  let bytes = 0
-  const at = (message: string): StorableProblem => ({ path: trail.map(segment).join('').replace(/^\./, ''), message })
-  const tooLarge = (): StorableProblem => ({ path: '', message: `is larger than ${maxBytes} bytes as JSON` })
-
-  function walk (value: unknown, depth: number): StorableProblem | undefined {
-    switch (typeof value) {
-      case 'string': {
-        const problem = textProblem(value)
-        if (problem) return at(problem)
-        bytes += Buffer.byteLength(value) + 2
-        return bytes > maxBytes ? tooLarge() : undefined
-      }
-      case 'number':
-        if (!Number.isFinite(value)) return at('must be a finite number')
-        bytes += String(value).length
-        return undefined
-      case 'boolean':
-        bytes += value ? 4 : 5
-        return undefined
-      case 'undefined': // null in an array (and skipped in an object), as JSON.stringify has it
-        bytes += 4
-        return undefined
-      case 'object':
-        break
-      default:
-        return at('is not a JSON value')
-    }
-    if (value === null) {
-      bytes += 4
-      return undefined
-    }
-    if (depth >= maxDepth) return at(`nests deeper than ${maxDepth} levels`)
-    bytes += 2 // the brackets; then a comma before every item but the first
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        trail.push(i)
-        const problem = walk(value[i], depth + 1)
-        if (problem) return problem
-        trail.pop()
-        if (i > 0) bytes += 1
-      }
-    } else {
-      let first = true
-      for (const key of Object.keys(value)) {
-        const item = (value as Record<string, unknown>)[key]
-        if (item === undefined) continue
-        trail.push(key)
-        const problem = textProblem(key)
-        if (problem) return at(problem.replace('contains', 'is a key that contains'))
-        bytes += Buffer.byteLength(key) + (first ? 3 : 4) // quotes, colon, comma
-        first = false
-        const inner = walk(item, depth + 1)
-        if (inner) return inner
-        trail.pop()
-      }
-    }
-    return bytes > maxBytes ? tooLarge() : undefined
-  }
-  return walk(root, 0) ?? (bytes > maxBytes ? tooLarge() : undefined)
+  const walk: Walk = { trail: [], maxDepth: limits.maxDepth ?? MAX_DEPTH, maxBytes: limits.maxBytes ?? MAX_EVENT_BYTES, low: 0, slack: 0 }
+  const tooLarge = { path: '', message: `is larger than ${walk.maxBytes} bytes as JSON` }
+  const problem = visit(walk, root, 0)
+  if (problem === TOO_LARGE) return tooLarge
+  if (problem !== undefined) return { path: walk.trail.map(segment).join('').replace(/^\./, ''), message: problem }
+  if (walk.low + walk.slack > walk.maxBytes && Buffer.byteLength(JSON.stringify(root)) > walk.maxBytes) return tooLarge
+  return undefined
 }

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { createUserExecutionContext } from '../context/user-execution-context.js'
-import { storableProblem } from '../events/storable.js'
+import { clip, storableProblem } from '../events/storable.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import { messageText, runIdOf, threadIdOf, type ChatFrame } from '../protocol/client-frames.js'
 import { chatError } from '../protocol/frames.js'
@@ -29,7 +29,7 @@ export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, 
   }
   if (threadId === undefined) {
     threadId = id('thread')
-    await deps.threads.create(userId, threadId, text.slice(0, 80))
+    await deps.threads.create(userId, threadId, clip(text, 80))
   }
   const context = createUserExecutionContext({
     user_id: userId, thread_id: threadId, run_id: id('run'), request_id: id('req'), websocket_client_id: conn.id
