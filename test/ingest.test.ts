@@ -41,7 +41,9 @@ t.test('ingest', async (t) => {
     const unknown = await ingest(gw.http, { events: [{ ...run[0], type: 'agent_dancing' }] })
     t.match(unknown.body.message, /^events\[0\]\.type: must be one of agent_started/)
     const extra = await ingest(gw.http, { events: [{ ...run[0], user_id: 'mallory' }] })
-    t.match(extra.body.message, /^events\[0\]\.user_id: is not an allowed field/, 'routing fields only come from the context')
+    t.match(extra.body.message, /^events\[0\]\.user_id: disagrees with context\.user_id/, 'a flat routing field cannot contradict the context')
+    const unknownField = await ingest(gw.http, { events: [{ ...run[0], channel: 'mallory' }] })
+    t.match(unknownField.body.message, /^events\[0\]\.channel: is not an allowed field/)
     t.equal(await stored(), 0, 'nothing stored')
 
     // Per-channel order: if anything of the rejected batches had been published it would arrive before this.

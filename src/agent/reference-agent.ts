@@ -1,4 +1,5 @@
 // The reference agent: one run's five events with realistic content and pacing, stopping between steps when asked.
+import { clip, storableText } from '../events/storable.js'
 import type { RunRequest } from './protocol.js'
 
 export type Emit = (event: Record<string, unknown>) => Promise<void>
@@ -25,8 +26,11 @@ function keywords (message: string): string[] {
 /** Runs one request to completion (or cancellation), emitting each event through `emit` in order. */
 export async function runReferenceAgent (request: RunRequest, emit: Emit, opts: AgentOptions): Promise<'completed' | 'cancelled'> {
   const context = request.context
-  const terms = keywords(request.message)
-  const query = terms.length > 0 ? terms.join(' ') : request.message.slice(0, 60)
+  // The user's text is echoed into events: it must never carry what the event log refuses, whoever queued it.
+  const message = storableText(request.message)
+  const excerpt = (max: number): string => clip(message, max)
+  const terms = keywords(message)
+  const query = terms.length > 0 ? terms.join(' ') : excerpt(60)
   const started = Date.now()
   const cancelled = async (): Promise<boolean> => {
     if (!await opts.stopped()) return false
@@ -40,7 +44,7 @@ export async function runReferenceAgent (request: RunRequest, emit: Emit, opts: 
   // Each step is built when it runs (times are real); between two steps, the pause a model or a tool would take,
   // and the one place a stop is honoured.
   const steps: Array<() => Record<string, unknown>> = [
-    () => ({ type: 'agent_started', context, agent_name: 'supervisor', task_description: `Answering: ${request.message.slice(0, 120)}` }),
+    () => ({ type: 'agent_started', context, agent_name: 'supervisor', task_description: `Answering: ${excerpt(120)}` }),
     () => ({
       type: 'agent_thinking',
       context,
@@ -67,7 +71,7 @@ export async function runReferenceAgent (request: RunRequest, emit: Emit, opts: 
       context,
       agent_name: 'supervisor',
       status: 'completed',
-      final_response: `You asked: "${request.message.slice(0, 200)}". I found ${matches.length} relevant note${matches.length === 1 ? '' : 's'}; the closest is "${matches[0]!.title}".`,
+      final_response: `You asked: "${excerpt(200)}". I found ${matches.length} relevant note${matches.length === 1 ? '' : 's'}; the closest is "${matches[0]!.title}".`,
       result: { matches: matches.length, elapsed_ms: Date.now() - started }
     })
   ]

@@ -1,20 +1,32 @@
 // TypeBox schemas of the agent events that producers send: one object per event type, discriminated by `type`.
 import Type from 'typebox'
 import { UserExecutionContextSchema } from '../context/user-execution-context.js'
+import { MAX_EVENT_BYTES } from './storable.js'
 
 /** The five events of a successful run, in the order the frontend expects them. */
 export const GOLDEN_PATH_EVENTS = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const
 export const AGENT_EVENT_TYPES = [...GOLDEN_PATH_EVENTS, 'agent_error'] as const
 export type AgentEventType = typeof AGENT_EVENT_TYPES[number]
 
-const Text = Type.String({ minLength: 1, maxLength: 1_000_000 })
+// No text can be longer than the event that holds it (storable.ts measures the event).
+const Text = Type.String({ minLength: 1, maxLength: MAX_EVENT_BYTES })
 const Name = Type.String({ minLength: 1, maxLength: 256 })
 const Json = Type.Unknown()
 const Details = Type.Record(Type.String(), Type.Unknown())
 
-/** Fields every event may carry, whatever its type. */
+const ContextId = UserExecutionContextSchema.properties.user_id
+
+/**
+ * Fields every event may carry, whatever its type. Who the event is for comes either in `context` or flat at the
+ * top level, as the platform's own emitter writes it; validate.ts requires one of them and that both agree.
+ */
 const common = {
-  context: UserExecutionContextSchema,
+  context: Type.Optional(UserExecutionContextSchema),
+  user_id: Type.Optional(ContextId),
+  thread_id: Type.Optional(ContextId),
+  run_id: Type.Optional(ContextId),
+  request_id: Type.Optional(ContextId),
+  websocket_client_id: Type.Optional(ContextId),
   event_id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' })),
   timestamp: Type.Optional(Type.Union([
     Type.Number({ exclusiveMinimum: 0, maximum: 1e11 }),
@@ -48,7 +60,7 @@ export const EVENT_FIELDS = {
   },
   agent_completed: {
     status: Name,
-    final_response: Type.String({ maxLength: 1_000_000 }),
+    final_response: Type.String({ maxLength: MAX_EVENT_BYTES }),
     result: Type.Optional(Json)
   },
   agent_error: {

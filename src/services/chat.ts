@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { createUserExecutionContext } from '../context/user-execution-context.js'
+import { clip, storableProblem } from '../events/storable.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import { messageText, runIdOf, threadIdOf, type ChatFrame } from '../protocol/client-frames.js'
 import { chatError } from '../protocol/frames.js'
@@ -15,6 +16,9 @@ const id = (kind: string): string => `${kind}_${randomUUID().replaceAll('-', '')
 export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, receivedType: string): Promise<void> {
   const text = messageText(frame)?.trim()
   if (!text) { deps.registry.send(conn, chatError('Please enter a message')); return }
+  // The message becomes the run's events and the thread's history: refused here what the store would refuse there.
+  const unstorable = storableProblem(frame)
+  if (unstorable) { deps.registry.send(conn, chatError(`${unstorable.path || 'frame'}: ${unstorable.message}`)); return }
   const userId = conn.userId
   // The thread is the client's only if this user owns it; a thread the user does not know yet is a new one.
   let threadId = threadIdOf(frame)
@@ -25,7 +29,7 @@ export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, 
   }
   if (threadId === undefined) {
     threadId = id('thread')
-    await deps.threads.create(userId, threadId, text.slice(0, 80))
+    await deps.threads.create(userId, threadId, clip(text, 80))
   }
   const context = createUserExecutionContext({
     user_id: userId, thread_id: threadId, run_id: id('run'), request_id: id('req'), websocket_client_id: conn.id
