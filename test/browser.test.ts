@@ -50,9 +50,9 @@ async function sendAndFinish (page: Page, text: string): Promise<string> {
 }
 
 t.test('the demo page in Chromium: a message, its run on the timeline, and nothing of it for another user', async (t) => {
-  // .ci/run installs Debian's chromium; without it this test fails rather than pass quietly.
+  // npm test's pretest (scripts/test-setup.sh) installs Debian's chromium; without it this test fails rather than pass quietly.
   if (!existsSync(CHROMIUM)) {
-    t.fail(`${CHROMIUM} is missing: run \`apt-get install chromium\` (.ci/run does)`)
+    t.fail(`${CHROMIUM} is missing: run \`apt-get install chromium\` (npm test's scripts/test-setup.sh does)`)
     return
   }
   await buildPage()
