@@ -10,6 +10,8 @@ local seq = tonumber(ARGV[1])
 local size = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local now = tonumber(ARGV[5])
+-- Published again (the relay after a lost publish): the frame replaces the one with its offset.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], seq, seq)
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 redis.call('ZADD', KEYS[2], now, seq)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(size + 1))
@@ -52,11 +54,27 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   })
   if (subscriber.status === 'ready') connectedOnce = true
 
+  const publishEvent = async (userId: string, seq: number, frame: string): Promise<void> => {
+    const [frames, ages] = historyKeys(prefix, userId)
+    await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), publishCommand)
+  }
+
   return {
     kind: 'redis',
-    async publishEvent (userId, seq, frame) {
-      const [frames, ages] = historyKeys(prefix, userId)
-      await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), publishCommand)
+    publishEvent,
+    async publishEvents (events) {
+      // A cluster pipeline must stay on one node: there, each user's scripts are sent in order to its own node.
+      if (sharded) { await Promise.all(events.map((e) => publishEvent(e.userId, e.seq, e.frame))); return }
+      // One pipeline: the scripts run in this order on one connection, so a user's events publish in offset order.
+      const pipeline = command.pipeline() as unknown as WithPublishEvent & { exec: () => Promise<Array<[Error | null, unknown]> | null> }
+      const now = Date.now()
+      for (const { userId, seq, frame } of events) {
+        const [frames, ages] = historyKeys(prefix, userId)
+        void pipeline.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, now, userChannel(prefix, userId), publishCommand)
+      }
+      const replies = await pipeline.exec()
+      const failed = replies?.find(([err]) => err !== null)
+      if (failed) throw failed[0]!
     },
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)
