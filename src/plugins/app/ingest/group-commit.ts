@@ -21,19 +21,9 @@ export interface GroupCommitOptions {
 
 interface Pending { events: AgentEvent[], resolve: (r: UnitResult) => void, reject: (err: Error) => void }
 
-// SQLSTATE classes that are about the connection or the server's state, never about the data: 08 connection,
-// 40 serialization/deadlock, 53 resources, 55 lock not available, 57 shutdown/cancel, 58 system.
-const TRANSIENT = new Set(['08', '40', '53', '55', '57', '58'])
-/** Errors after which the commit may have landed: the connection went, not the statement. */
-const connectionLost = (err: unknown): boolean => {
-  const code = (err as { code?: unknown }).code
-  return typeof code !== 'string' || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03'
-}
-export const isTransient = (err: unknown): boolean => {
-  if ((err as { transient?: boolean }).transient === true) return true
-  const code = (err as { code?: unknown }).code
-  return typeof code !== 'string' || TRANSIENT.has(code.slice(0, 2))
-}
+/** The store marks what is worth trying again (the connection, the server's state) and what may have committed. */
+const isTransient = (err: unknown): boolean => (err as { transient?: boolean }).transient === true
+const outcomeUnknown = (err: unknown): boolean => (err as { outcomeUnknown?: boolean }).outcomeUnknown === true
 
 export class GroupCommit {
   private queue: Pending[] = []
@@ -129,7 +119,7 @@ export class GroupCommit {
         return result
       } catch (err) {
         if (!isTransient(err)) throw err
-        uncertain ||= connectionLost(err)
+        uncertain ||= outcomeUnknown(err)
         if (attempt >= this.attempts) throw new StoreUnavailableError(uncertain, { cause: err })
         this.opts.log.warn({ err: { message: (err as Error).message }, attempt }, 'storing events failed; trying again')
         await this.sleep(this.backoffMs * 2 ** (attempt - 1))

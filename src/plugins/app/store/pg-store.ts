@@ -1,5 +1,6 @@
 // PostgreSQL event log: a group of units planned on one read and stored by one call (append_events); reads batched.
 import DataLoader from 'dataloader'
+import pg from 'pg'
 import type { AgentEvent } from '../../../events/envelope.js'
 import type { PgPool } from '../../external/postgres.js'
 import { dropPartitions, ensurePartitions } from './partitions.js'
@@ -28,6 +29,23 @@ const APPEND = {
 const POSITIONS = { name: 'aeg_positions', text: 'SELECT user_id, seq, epoch FROM user_streams WHERE user_id = ANY ($1::text[])' }
 
 const EVENT_COLUMNS = 'e.seq, s.epoch, e.body'
+
+// SQLSTATE classes about the connection or the server's state, never about the data: 08 connection,
+// 40 serialization/deadlock, 53 resources, 55 lock not available, 57 shutdown/cancel, 58 system.
+const TRANSIENT = new Set(['08', '40', '53', '55', '57', '58'])
+
+/**
+ * Marks an error for the group commit: `transient` (try again later) unless the server refused the statement for
+ * a reason that may be the data's; `outcomeUnknown` when the connection went while the write was on its way —
+ * an answer from the server (any DatabaseError) means the statement, and so its commit, did not happen.
+ */
+function classify (err: unknown, writing: boolean): unknown {
+  if (err instanceof pg.DatabaseError) {
+    if (TRANSIENT.has(String(err.code).slice(0, 2))) Object.assign(err, { transient: true })
+    return err
+  }
+  return Object.assign(err as object, { transient: true, outcomeUnknown: writing })
+}
 
 interface EventRow { seq: string, epoch: string, body: AgentEvent }
 const rowToEvent = (row: EventRow): StoredEvent => ({ ...row.body, seq: Number(row.seq), epoch: row.epoch })
@@ -82,9 +100,11 @@ export function createPgStore (pool: PgPool): EventStore {
     const start = found.size === users.length ? '' : await dbEpoch()
     return users.map((u) => found.get(u) ?? { seq: 0, epoch: start })
   }, { cache: false })
+  const reading = new Map<string, Promise<StreamPosition>>()
 
   async function appendOnce (units: AgentEvent[][], ids: string[], runIds: string[]): Promise<{ outcomes: UnitOutcome[], outboxId?: string } | undefined> {
     const read = await pool.query<PlanRow>({ ...READ_PLAN, values: [ids, new Date(Date.now() - IDEMPOTENCY_WINDOW_MS), runIds] })
+      .catch((err: unknown) => { throw classify(err, false) })
     const dups = new Map<string, StoredEvent>()
     const known = new Map<string, KnownRun>()
     for (const r of read.rows) {
@@ -98,6 +118,7 @@ export function createPgStore (pool: PgPool): EventStore {
     if (fresh.length > 0) {
       const users = [...counts.keys()].sort()
       const e = fresh.map((f) => f.event)
+      const start = await dbEpoch().catch((err: unknown) => { throw classify(err, false) })
       let result
       try {
         result = await pool.query<{ user_id: string, base: string, epoch: string, outbox_id: string }>({
@@ -109,12 +130,12 @@ export function createPgStore (pool: PgPool): EventStore {
             users, users.map((u) => counts.get(u)!),
             runs.map((r) => r.run_id), runs.map((r) => r.user_id), runs.map((r) => r.thread_id), runs.map((r) => r.expect),
             runs.map((r) => r.status), runs.map((r) => r.ended), runs.map((r) => r.events), runs.map((r) => r.last),
-            await dbEpoch(), new Date(Date.now() - IDEMPOTENCY_WINDOW_MS)
+            start, new Date(Date.now() - IDEMPOTENCY_WINDOW_MS)
           ]
         })
       } catch (err) {
         if ((err as { code?: string }).code === STALE_PLAN) return undefined
-        throw err
+        throw classify(err, true)
       }
       const bases = new Map(result.rows.map((r) => [r.user_id, { base: Number(r.base), epoch: r.epoch }]))
       outboxId = result.rows[0]?.outbox_id
@@ -144,7 +165,13 @@ export function createPgStore (pool: PgPool): EventStore {
     },
 
     async position (userId) {
-      return await positions.load(userId)
+      // Sockets of one user connecting together wait for the same read.
+      let read = reading.get(userId)
+      if (!read) {
+        read = positions.load(userId).finally(() => reading.delete(userId))
+        reading.set(userId, read)
+      }
+      return { ...await read }
     },
 
     async range (userId, from, to, limit) {

@@ -48,6 +48,8 @@ export class RunPlanner {
         }
         staged.set(runId, change)
       }
+      // Every event, not only a run's first: one unit may name the same run for two users.
+      if (change.user_id !== userId) return new RunConflictError(index, runId, 'belongs to another user')
       if (change.ended) return new RunConflictError(index, runId, `has ended (${change.status})`)
       const transition = runTransition(event)
       if (transition) { change.status = transition.status; change.ended = transition.ends }
