@@ -66,15 +66,15 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
       // A cluster pipeline must stay on one node: there, each user's scripts are sent in order to its own node.
       if (sharded) { await Promise.all(events.map((e) => publishEvent(e.userId, e.seq, e.frame))); return }
       // One pipeline: the scripts run in this order on one connection, so a user's events publish in offset order.
-      const pipeline = command.pipeline() as unknown as WithPublishEvent & { exec: () => Promise<Array<[Error | null, unknown]> | null> }
+      const pipeline = command.pipeline() as unknown as { aegPublishEvent: (...args: Parameters<WithPublishEvent['aegPublishEvent']>) => unknown, exec: () => Promise<Array<[Error | null, unknown]> | null> }
       const now = Date.now()
       for (const { userId, seq, frame } of events) {
         const [frames, ages] = historyKeys(prefix, userId)
-        void pipeline.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, now, userChannel(prefix, userId), publishCommand)
+        pipeline.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, now, userChannel(prefix, userId), publishCommand)
       }
       const replies = await pipeline.exec()
-      const failed = replies?.find(([err]) => err !== null)
-      if (failed) throw failed[0]!
+      const failed = replies?.find(([err]) => err !== null)?.[0]
+      if (failed instanceof Error) throw failed
     },
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)

@@ -49,7 +49,10 @@ export class GroupCommit {
       if (!this.flushing && !this.scheduled) {
         // One turn of the event loop: requests parsed in the same I/O phase join the first group.
         this.scheduled = true
-        setImmediate(() => { this.scheduled = false; void this.flush() })
+        setImmediate(() => {
+          this.scheduled = false
+          this.flush().catch((err: unknown) => this.opts.log.error({ err }, 'group commit failed'))
+        })
       }
     })
   }

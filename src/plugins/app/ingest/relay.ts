@@ -30,7 +30,7 @@ export class OutboxRelay {
   }
 
   start (): void {
-    this.timer = setInterval(() => { void this.tick() }, this.tickMs)
+    this.timer = setInterval(() => { this.tick().catch(() => undefined) }, this.tickMs)
     this.timer.unref()
   }
 
@@ -71,8 +71,10 @@ export class OutboxRelay {
     }
   }
 
+  /** Stops the timer and writes the last marks (after any pass under way). */
   async stop (): Promise<void> {
     clearInterval(this.timer)
+    await this.running
     await this.tick(false)
   }
 }

@@ -1,8 +1,7 @@
 // PostgreSQL event log: a group of units planned on one read and stored by one call (append_events); reads batched.
 import DataLoader from 'dataloader'
-import pg from 'pg'
 import type { AgentEvent } from '../../../events/envelope.js'
-import type { PgPool } from '../../external/postgres.js'
+import { isDatabaseError, type PgPool } from '../../external/postgres.js'
 import { dropPartitions, ensurePartitions } from './partitions.js'
 import { RunPlanner, type KnownRun } from './runs.js'
 import { RunConflictError, type EventStore, type OutboxEntry, type RunRecord, type StoredEvent, type StreamPosition, type UnitOutcome } from './store.js'
@@ -40,7 +39,7 @@ const TRANSIENT = new Set(['08', '40', '53', '55', '57', '58'])
  * an answer from the server (any DatabaseError) means the statement, and so its commit, did not happen.
  */
 function classify (err: unknown, writing: boolean): unknown {
-  if (err instanceof pg.DatabaseError) {
+  if (isDatabaseError(err)) {
     if (TRANSIENT.has(String(err.code).slice(0, 2))) Object.assign(err, { transient: true })
     return err
   }
