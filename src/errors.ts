@@ -25,6 +25,8 @@ export const CloseCodes = {
   GOING_AWAY: { code: 1001, reason: 'going away', reconnect: true },
   UNSUPPORTED_PROTOCOL: { code: 1003, reason: 'No supported subprotocols', reconnect: false },
   AUTH_FAILED: { code: 1008, reason: 'Authentication failed', reconnect: false },
+  // "ticket" in the reason is what makes the platform's frontend drop its cached ticket and buy a new one.
+  TICKET_REFUSED: { code: 1008, reason: 'Authentication failed: ticket expired, unknown or already used', reconnect: false },
   // 1008 again: the frontend's auth-retry path fetches a fresh token or ticket, which is what both need.
   TOKEN_EXPIRED: { code: 1008, reason: 'token expired', reconnect: false },
   TOKEN_REVOKED: { code: 1008, reason: 'token revoked', reconnect: false },
@@ -45,9 +47,12 @@ export type WsErrorCode =
   | 'AUTH_FAILED' | 'AUTH_UNAVAILABLE' | 'AUTH_REFRESH_FAILED' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOO_MANY_CONNECTIONS'
   | 'JSON_PARSE_ERROR' | 'INVALID_MESSAGE' | 'UNSUPPORTED_PROTOCOL' | 'INTERNAL_ERROR' | 'RATE_LIMITED'
 
-/** Raised by the auth plugin; `code` decides between a bad token (1008) and an auth outage (1011). */
+/**
+ * Raised by the auth plugin; `code` decides between a bad token (1008) and an auth outage (1011), and `close` is the
+ * socket's close code (the one of `code` unless a refusal needs its own reason, as a refused ticket does).
+ */
 export class AuthError extends Error {
-  constructor (public readonly code: 'AUTH_FAILED' | 'AUTH_UNAVAILABLE', message: string) {
+  constructor (public readonly code: 'AUTH_FAILED' | 'AUTH_UNAVAILABLE', message: string, public readonly close: CloseCode = code) {
     super(message)
     this.name = 'AuthError'
   }

@@ -1,4 +1,4 @@
-// The demo page in real headless Chromium: user A's message becomes a run on A's timeline, and user B sees none of it.
+// The demo page in real headless Chromium: user A's run on A's timeline, none of it for user B, and the platform's frontend's reading of frames.
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
@@ -29,6 +29,47 @@ async function buildPage (): Promise<void> {
   await rm(scratch, { recursive: true, force: true })
 }
 
+/**
+ * Run in a page as the platform's frontend does it (contract sections 2.2, 2.7, 3.1): a ticket bought with the
+ * user's token, a socket opened with it, agent frames normalized its way (it copies `data` into `payload` only for
+ * some types, and tool_completed is not one of them), then `payload.tool_name` / `payload.result` read from
+ * tool_completed and `payload.error_message` from an error frame. A frame without `payload` throws here as it does
+ * in the frontend. Plain JavaScript in a string, so that nothing of the test's compiler reaches the page.
+ */
+function frontendReads (user: string): string {
+  return `(async () => {
+    const COPIED = ['agent_started', 'tool_executing', 'agent_thinking', 'partial_result', 'agent_completed', 'start_agent', 'agent_response', 'agent_progress', 'agent_error']
+    const normalize = (m) => { if (COPIED.includes(m.type) && m.payload === undefined) m.payload = m.data || {}; return m }
+    const { token } = await (await fetch('/demo/token?user=' + ${JSON.stringify(encodeURIComponent(user))})).json()
+    const bought = await fetch('/api/websocket/ticket', { method: 'POST', headers: { authorization: 'Bearer ' + token } })
+    const { websocket_url: url } = await bought.json()
+    const read = {}
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer within 20 s: ' + JSON.stringify(read))), 20000)
+      const ws = new WebSocket(url)
+      ws.onmessage = (event) => {
+        const m = normalize(JSON.parse(event.data))
+        if (m.type === 'connection_established') ws.send(JSON.stringify({ type: 'user_message', payload: { text: 'Which volumes are idle?', references: [], thread_id: null } }))
+        if (m.type === 'tool_completed') { read.toolName = m.payload.tool_name; read.toolResult = m.payload.result; read.toolStatus = m.payload.status }
+        if (m.type === 'agent_completed') {
+          read.message = m.payload.message
+          read.executionTimeMs = m.payload.execution_time_ms
+          ws.send(JSON.stringify({ type: 'switch_thread', payload: { thread_id: 'thread-the-gateway-never-saw' } }))
+        }
+        if (m.type === 'error') { read.errorMessage = m.payload.error_message; ws.close(1000); clearTimeout(timer); resolve() }
+      }
+      ws.onerror = () => reject(new Error('socket error'))
+    })
+    // The ticket again: the frontend buys a new one only when the close reason mentions "ticket".
+    await new Promise((resolve) => {
+      const again = new WebSocket(url)
+      again.onmessage = (event) => { const m = JSON.parse(event.data); if (m.type === 'error_message') read.refusal = m.payload.error_message }
+      again.onclose = (event) => { read.closeCode = event.code; read.closeReason = event.reason; resolve() }
+    })
+    return read
+  })()`
+}
+
 async function openAs (browser: Browser, base: string, user: string, errors: string[]): Promise<Page> {
   // One context each: nothing shared between the two users' pages, as with two people.
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } })
@@ -50,9 +91,9 @@ async function sendAndFinish (page: Page, text: string): Promise<string> {
 }
 
 t.test('the demo page in Chromium: a message, its run on the timeline, and nothing of it for another user', async (t) => {
-  // .ci/run installs Debian's chromium; without it this test fails rather than pass quietly.
+  // npm test's pretest (scripts/test-setup.sh) installs Debian's chromium; without it this test fails rather than pass quietly.
   if (!existsSync(CHROMIUM)) {
-    t.fail(`${CHROMIUM} is missing: run \`apt-get install chromium\` (.ci/run does)`)
+    t.fail(`${CHROMIUM} is missing: run \`apt-get install chromium\` (npm test's scripts/test-setup.sh does)`)
     return
   }
   await buildPage()
@@ -99,6 +140,19 @@ t.test('the demo page in Chromium: a message, its run on the timeline, and nothi
   t.equal(await running.locator('.status').textContent(), 'Ended: cancelled', 'a stopped run ends cancelled')
   t.equal(await running.getAttribute('data-thread-id'), await card.getAttribute('data-thread-id'), 'the follow-up stays in the thread')
   t.equal(await bob.locator(`.run[data-run-id="${await running.getAttribute('data-run-id')}"]`).count(), 0)
+
+  // The platform's frontend, reading the gateway's frames its own way, in the same browser.
+  const frontend = await openAs(browser, gw.http, 'carol-frontend', errors)
+  const read = await frontend.evaluate(frontendReads('carol-frontend')) as Record<string, unknown>
+  t.equal(read.toolName, 'search_knowledge_base', 'tool_completed: payload.tool_name')
+  t.match(read.toolResult, { matches: [{ title: /^Notes on / }] }, 'tool_completed: payload.result')
+  t.equal(read.toolStatus, 'completed', 'so the tool does not stay "running"')
+  t.match(read.message, /Which volumes are idle/, 'agent_completed: payload.message, the final response')
+  t.ok(typeof read.executionTimeMs === 'number' && read.executionTimeMs > 0, `agent_completed: payload.execution_time_ms (${String(read.executionTimeMs)})`)
+  t.equal(read.errorMessage, 'Thread not found', 'error: payload.error_message')
+  t.match(read.refusal, /ticket/)
+  t.equal(read.closeCode, 1008, 'a used ticket closes with 1008')
+  t.match(read.closeReason, /ticket/, 'and a reason that names the ticket')
 
   await mkdir(SCREENSHOTS, { recursive: true })
   const shots = { alice: join(SCREENSHOTS, 'demo-alice.png'), bob: join(SCREENSHOTS, 'demo-bob.png') }

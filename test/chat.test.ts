@@ -25,13 +25,13 @@ t.test('chat against Redis and PostgreSQL with the reference agent worker', asyn
     t.match(await answer({ type: 'user_message', payload: { text: '   ' } }, 'error'), { message: 'Please enter a message' })
     t.match(await answer({ type: 'user_message', payload: { text: 42 } }, 'error_message'), { error_code: 'INVALID_MESSAGE', error_message: /^payload\.text: / })
     t.match(await answer({ type: 'switch_thread', payload: {} }, 'error'), { message: 'Thread ID required' })
-    t.match(await answer({ type: 'stop_agent', payload: {} }, 'error'), { message: 'Run ID required' })
+    t.match(await answer({ type: 'stop_agent', payload: {} }, 'agent_stopped'), { run_id: null, payload: { status: 'not_running', run_id: null } }, 'no run id and nothing running')
     t.match(await answer({ type: 'stop_agent', payload: { run_id: 'run_nobody_knows' } }, 'error'), { message: 'Run not found' })
 
     // The three shapes the platform sends a message in.
     const flat = await answer({ type: 'user_message', text: 'flat text', thread_id: '6b0f7c1e-2a4b-4c0e-9f7e-0a1b2c3d4e5f', client_message_id: 'm1' }, 'ack')
-    t.match(flat, { received_type: 'user_message', client_message_id: 'm1', user_id: 'frames-user', run_id: /^run_/, thread_id: /^thread_/ })
-    t.not(flat.thread_id, '6b0f7c1e-2a4b-4c0e-9f7e-0a1b2c3d4e5f', 'an unknown thread id gets a new thread')
+    t.match(flat, { received_type: 'user_message', client_message_id: 'm1', user_id: 'frames-user', run_id: /^run_/ })
+    t.equal(flat.thread_id, '6b0f7c1e-2a4b-4c0e-9f7e-0a1b2c3d4e5f', 'an unknown thread id is adopted, not replaced')
     const viaData = await answer({ type: 'chat_message', data: { content: 'in data', thread_id: flat.thread_id } }, 'ack')
     t.equal(viaData.thread_id, flat.thread_id, 'the user\'s own thread is kept')
     const start = await answer({ type: 'start_agent', payload: { user_request: 'start it', thread_id: null } }, 'ack')
@@ -62,7 +62,7 @@ t.test('chat against Redis and PostgreSQL with the reference agent worker', asyn
     await Promise.all([...tabs, other].map((c) => c.close()))
   })
 
-  await t.test('another user\'s thread is refused', async (t) => {
+  await t.test('another user\'s thread is refused, as "Thread not found"', async (t) => {
     const owner = await Client.as(gw.ws, 'owner')
     owner.send({ type: 'user_message', payload: { message: 'mine' } })
     const { thread_id: threadId } = await owner.next('ack')
@@ -74,7 +74,7 @@ t.test('chat against Redis and PostgreSQL with the reference agent worker', asyn
     ]) {
       const before = intruder.frames.length
       intruder.send(frame)
-      t.match(await intruder.next((f) => intruder.frames.indexOf(f) >= before && f.type === 'error'), { message: 'Access denied to thread' }, frame.type)
+      t.match(await intruder.next((f) => intruder.frames.indexOf(f) >= before && f.type === 'error'), { message: 'Thread not found', payload: { error_message: 'Thread not found' } }, frame.type)
     }
     t.equal(intruder.frames.some((f) => f.type === 'ack'), false)
     await owner.count(['agent_completed'], 1, 10000)

@@ -1,8 +1,8 @@
 // WebSocket tickets: bought with a Bearer token, stored in Redis under the prefix, consumed once, expiring with their token.
 import { setTimeout as delay } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { LogCapture } from './fixtures/log-capture.js'
-import { build, Client, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token } from './helper.js'
+import { build, Client, DEV_SECRET, isolate, redis, type Running, SERVICE, token } from './helper.js'
 
 const logs = new LogCapture()
 logs.secret(SERVICE.secret, DEV_SECRET)
@@ -17,6 +17,19 @@ async function buy (gw: Running, jwt: string | undefined, body?: unknown): Promi
   const json = await res.json() as Record<string, unknown>
   if (typeof json.ticket_id === 'string') logs.secret(json.ticket_id)
   return { status: res.status, body: json }
+}
+
+/**
+ * A ticket that must be refused as the platform's frontend needs it: AUTH_FAILED naming the ticket, then 1008 with a
+ * close reason that contains "ticket" (the frontend drops its cached ticket only then, and buys a new one).
+ */
+async function ticketRefused (t: Test, url: string, why: string): Promise<void> {
+  const c = await Client.open(url)
+  const frame = await c.next('error_message')
+  const closed = await c.closed
+  t.match(frame, { error_code: 'AUTH_FAILED', error_message: /ticket/, payload: { error_message: /ticket/ } }, `${why}: the frame names the ticket`)
+  t.equal(closed.code, 1008, `${why}: 1008`)
+  t.match(closed.reason, /ticket/, `${why}: the close reason contains "ticket" (${closed.reason})`)
 }
 
 t.test('a ticket is issued in the platform\'s shape, stored under the prefix, and consumed once', async (t) => {
@@ -41,8 +54,12 @@ t.test('a ticket is issued in the platform\'s shape, stored under the prefix, an
   t.equal(c.socket.protocol, '', 'no subprotocol needed')
   t.equal((await c.next('connection_established')).data?.user_id, 'alice', 'the ticket stands for its buyer')
   t.equal(await r.exists(key), 0, 'consumed: the key is gone')
-  const again = await expectRefused(t, ticket.websocket_url)
-  t.match(again.error_message, /ticket/, 'the reason names the ticket, so the frontend fetches a new one')
+  await ticketRefused(t, ticket.websocket_url, 'a used ticket')
+  await ticketRefused(t, `${gw.ws}/ws?ticket=${'B'.repeat(43)}`, 'an unknown ticket')
+  // Expired in Redis: the TTL's end, brought forward.
+  const { ticket_id: lapsed } = (await buy(gw, await token('alice'))).body as unknown as TicketReply
+  await r.pexpireat(`${iso.prefix}auth:ticket:${lapsed}`, 1)
+  await ticketRefused(t, `${gw.ws}/ws?ticket=${lapsed}`, 'an expired ticket')
   await c.close()
 })
 
@@ -103,8 +120,7 @@ t.test('a ticket expires: with its TTL in Redis, and never after the token it wa
   t.ok(bounded.ttl_seconds <= 2, `bounded by the token: ${bounded.ttl_seconds} s`)
   // The token's expiry is what is tested.
   await delay(bounded.expires_at * 1000 - Date.now() + 50)
-  const frame = await expectRefused(t, bounded.websocket_url)
-  t.match(frame.error_message, /ticket/)
+  await ticketRefused(t, bounded.websocket_url, 'a ticket that outlived its token')
 })
 
 t.test('the embedded mode keeps tickets in memory behind the same interface', async (t) => {
@@ -113,8 +129,8 @@ t.test('the embedded mode keeps tickets in memory behind the same interface', as
   const ticket = (await buy(gw, await token('erin'))).body as unknown as TicketReply
   const c = await Client.open(ticket.websocket_url)
   t.equal((await c.next('connection_established')).data?.user_id, 'erin')
-  await expectRefused(t, ticket.websocket_url)
-  await expectRefused(t, `${gw.ws}/ws?ticket=${'A'.repeat(43)}`)
+  await ticketRefused(t, ticket.websocket_url, 'a used ticket (memory)')
+  await ticketRefused(t, `${gw.ws}/ws?ticket=${'A'.repeat(43)}`, 'an unknown ticket (memory)')
   await c.close()
 })
 

@@ -32,9 +32,13 @@ export async function runReferenceAgent (request: RunRequest, emit: Emit, opts: 
   const terms = keywords(message)
   const query = terms.length > 0 ? terms.join(' ') : excerpt(60)
   const started = Date.now()
+  // The run starts when the gateway accepted the message, not when a worker picked it up: that is the wait the user saw.
+  const runStart = Number.isFinite(request.created_at) ? request.created_at : started
+  // The frontend reads the run's duration as `payload.execution_time_ms` (the gateway adds `message`, the answer).
+  const timing = (): Record<string, unknown> => ({ execution_time_ms: Math.max(0, Date.now() - runStart) })
   const cancelled = async (): Promise<boolean> => {
     if (!await opts.stopped()) return false
-    await emit({ type: 'agent_completed', context, agent_name: 'supervisor', status: 'cancelled', final_response: 'Stopped at your request.' })
+    await emit({ type: 'agent_completed', context, agent_name: 'supervisor', status: 'cancelled', final_response: 'Stopped at your request.', data: timing() })
     return true
   }
 
@@ -72,7 +76,8 @@ export async function runReferenceAgent (request: RunRequest, emit: Emit, opts: 
       agent_name: 'supervisor',
       status: 'completed',
       final_response: `You asked: "${excerpt(200)}". I found ${matches.length} relevant note${matches.length === 1 ? '' : 's'}; the closest is "${matches[0]!.title}".`,
-      result: { matches: matches.length, elapsed_ms: Date.now() - started }
+      result: { matches: matches.length, elapsed_ms: Date.now() - started },
+      data: timing()
     })
   ]
   for (const [i, step] of steps.entries()) {

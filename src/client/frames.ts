@@ -22,6 +22,8 @@ export interface AgentEventBase {
   agent_name?: string
   /** The details again, with the aliases the platform's frontend reads (`status`, `result`, `execution_time_ms`…). */
   data: Record<string, unknown>
+  /** The same details as `data`, where the platform's frontend reads them. */
+  payload: Record<string, unknown>
 }
 
 export interface AgentStarted extends AgentEventBase {
@@ -111,10 +113,12 @@ export interface Ack {
   timestamp?: number
 }
 
-/** A refusal of a client frame, e.g. "Access denied to thread" or "Please enter a message". */
+/** A refusal of a client frame, e.g. "Thread not found" or "Please enter a message". */
 export interface ServerError {
   type: 'error'
   message: string
+  /** The same text, where the platform's frontend's error handler reads it. */
+  payload?: { error_message: string, message: string, status: 'error' }
   client_message_id?: string
 }
 
@@ -124,14 +128,18 @@ export interface ErrorMessage {
   error_code: string
   error_message: string
   details?: Record<string, unknown>
+  payload?: { error_code: string, error_message: string }
   timestamp?: number
 }
 
-/** The answer to stop_agent: `stopped`, or `not_running` (with `run_status`) when the run had already ended. */
+/**
+ * The answer to stop_agent: `stopped`, or `not_running` (with `run_status`) when the run had already ended. A stop
+ * without a run id is answered once per run it stopped, or once with `run_id: null` when nothing was running.
+ */
 export interface AgentStopped {
   type: 'agent_stopped'
-  run_id?: string
-  payload: { status: 'stopped' | 'not_running' | (string & {}), run_id?: string, run_status?: string }
+  run_id?: string | null
+  payload: { status: 'stopped' | 'not_running' | (string & {}), run_id?: string | null, run_status?: string }
 }
 
 export type Pong = Envelope<'pong', { timestamp: number, user_id?: string }>

@@ -9,7 +9,7 @@ export interface SendResult {
 }
 
 export type RequestErrorCode =
-  /** The server refused the frame (`error`): "Access denied to thread", "Please enter a message", … */
+  /** The server refused the frame (`error`): "Thread not found", "Please enter a message", … */
   | 'rejected'
   /** The server acknowledged the message but reported no run (a gateway without the chat side). */
   | 'no_run'
@@ -81,7 +81,9 @@ export class Requests {
   }
 
   onStopped (frame: AgentStopped): boolean {
-    const id = this.find('stop', frame.payload?.run_id ?? frame.run_id)
+    // The SDK's stops name their run; a run-less answer (nothing was running) is not one of theirs.
+    const runId = frame.payload?.run_id ?? frame.run_id
+    const id = typeof runId === 'string' ? this.find('stop', runId) : undefined
     if (id === undefined) return false
     this.settle(id, undefined, frame)
     return true

@@ -1,4 +1,4 @@
-// An agent event as stored, and the frame delivered to browsers: routing fields flat at the top, details also in `data`.
+// An agent event as stored, and the frame delivered to browsers: routing fields flat at the top, details also in `data` and `payload`.
 import { randomUUID } from 'node:crypto'
 import type { UserExecutionContext } from '../context/user-execution-context.js'
 import { EVENT_FIELDS, type AgentEventInput, type AgentEventType } from './schemas.js'
@@ -46,7 +46,7 @@ export function normalizeEvent (input: AgentEventInput, context: UserExecutionCo
   return event
 }
 
-// Aliases the platform's frontend mappers read from `data` (contract section 3.2).
+// Aliases the platform's frontend mappers read from `payload` (and its validators from `data`), contract section 3.2.
 function detailAliases (event: AgentEvent): Record<string, unknown> {
   const f = event.fields
   switch (event.type) {
@@ -54,12 +54,17 @@ function detailAliases (event: AgentEvent): Record<string, unknown> {
     case 'agent_thinking': return { status: 'thinking' }
     case 'tool_executing': return { status: 'executing' }
     case 'tool_completed': return { status: 'completed', result: f.results, execution_time_ms: f.duration }
-    case 'agent_completed': return {}
+    // The frontend shows `message` as the answer; `execution_time_ms` is the producer's (in `data`), if it sent one.
+    case 'agent_completed': return { message: f.final_response }
     case 'agent_error': return { status: 'error', error_message: f.error }
   }
 }
 
-/** The wire frame: one object that both the platform's flat readers and its `data` readers understand. */
+/**
+ * The wire frame: one object that the platform's flat readers, its `data` readers and its frontend (which reads
+ * `payload`, and copies `data` there only for some types, not for tool_completed) all understand. `payload` is the
+ * same object as `data`: toWire serializes the frame once per event, whatever the number of sockets.
+ */
 export function toFrame (event: AgentEvent): Record<string, unknown> {
   const { context: ctx } = event
   const frame: Record<string, unknown> = {
@@ -74,7 +79,9 @@ export function toFrame (event: AgentEvent): Record<string, unknown> {
   if (ctx.websocket_client_id !== undefined) frame.websocket_client_id = ctx.websocket_client_id
   if (event.agent_name !== undefined) frame.agent_name = event.agent_name
   Object.assign(frame, event.fields)
-  frame.data = { ...event.data, ...detailAliases(event), ...event.fields }
+  const details = { ...event.data, ...detailAliases(event), ...event.fields }
+  frame.data = details
+  frame.payload = details
   return frame
 }
 

@@ -53,9 +53,9 @@ export function ack (receivedType: string, userId: string): Record<string, unkno
   return { type: 'ack', received_type: receivedType, status: 'acknowledged', user_id: userId, timestamp: now() }
 }
 
-/** The platform's "style B" error frame. */
+/** The platform's "style B" error frame; `payload` too, where the frontend's error handler reads it. */
 export function errorMessage (code: WsErrorCode, message: string, details: Record<string, unknown> = {}): Record<string, unknown> {
-  return { type: 'error_message', error_code: code, error_message: message, details, timestamp: now(), recovery_suggestions: null }
+  return { type: 'error_message', error_code: code, error_message: message, details, payload: { error_code: code, error_message: message }, timestamp: now(), recovery_suggestions: null }
 }
 
 /** The client's `since` cannot be replayed: why, and where the stream stands now (it continues live from there). */
@@ -63,9 +63,19 @@ export function resumeFailed (reason: string, position: { seq: number, epoch: st
   return { type: 'resume_failed', reason, seq: position.seq, epoch: position.epoch, timestamp: now() }
 }
 
-/** The platform's plain error frame, used by the chat handlers ("Access denied to thread", ...). */
+/**
+ * The platform's plain error frame, used by the chat handlers ("Thread not found", ...). The platform's tests read
+ * `message`; its frontend's error handler reads `payload.error_message`, and fails on a frame without a payload.
+ */
 export function chatError (message: string): Record<string, unknown> {
-  return { type: 'error', message, timestamp: now() }
+  return { type: 'error', message, payload: { error_message: message, message, status: 'error' }, timestamp: now() }
+}
+
+/** The answer to a stop: `stopped`, or `not_running` (with the run's status when there is a run) when nothing ran. */
+export function agentStopped (runId: string | null, status: 'stopped' | 'not_running', runStatus?: string): Record<string, unknown> {
+  const payload: Record<string, unknown> = { status, run_id: runId }
+  if (runStatus !== undefined) payload.run_status = runStatus
+  return { type: 'agent_stopped', run_id: runId, payload, timestamp: now() }
 }
 
 export function heartbeatAck (): Record<string, unknown> {

@@ -73,7 +73,7 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
     const identity = request.identity
     if (identity === null) {
       const err = request.authError ?? new AuthError('AUTH_FAILED', 'authentication failed')
-      registry.refuse(socket, errorMessage(err.code, err.message), err.code)
+      registry.refuse(socket, errorMessage(err.code, err.message), err.close)
       return
     }
     serveSocket(app, opts.ws, socket, request, identity)

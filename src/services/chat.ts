@@ -1,14 +1,16 @@
 // Chat in, runs out: a user's message becomes a run request whose context comes only from the verified identity.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { createUserExecutionContext } from '../context/user-execution-context.js'
+import { contextFieldProblem, createUserExecutionContext } from '../context/user-execution-context.js'
 import { clip, storableProblem } from '../events/storable.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import { messageText, runIdOf, threadIdOf, type ChatFrame } from '../protocol/client-frames.js'
-import { chatError } from '../protocol/frames.js'
+import { agentStopped, chatError } from '../protocol/frames.js'
 
 type Deps = Pick<FastifyInstance, 'registry' | 'threads' | 'runs' | 'store'>
 const HISTORY_LIMIT = 200
+/** One answer for "another user's", "does not exist" and "cannot be a thread id": none of them tells the other apart. */
+const THREAD_NOT_FOUND = 'Thread not found'
 
 const id = (kind: string): string => `${kind}_${randomUUID().replaceAll('-', '')}`
 
@@ -20,14 +22,16 @@ export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, 
   const unstorable = storableProblem(frame)
   if (unstorable) { deps.registry.send(conn, chatError(`${unstorable.path || 'frame'}: ${unstorable.message}`)); return }
   const userId = conn.userId
-  // The thread is the client's only if this user owns it; a thread the user does not know yet is a new one.
+  // A thread id the gateway has not seen (made by the client, or by the platform elsewhere) is adopted: the first
+  // claim owns it, so the client's thread and ours stay one. Another user's thread, and an id that cannot name a
+  // thread, get the answer an unknown id on a read gets.
   let threadId = threadIdOf(frame)
   if (threadId !== undefined) {
-    const owner = await deps.threads.ownership(userId, threadId)
-    if (owner === 'foreign') { deps.registry.send(conn, chatError('Access denied to thread')); return }
-    if (owner === 'none') threadId = undefined
-  }
-  if (threadId === undefined) {
+    if (contextFieldProblem('thread_id', threadId) !== undefined || await deps.threads.claim(userId, threadId, text.slice(0, 80)) === 'foreign') {
+      deps.registry.send(conn, chatError(THREAD_NOT_FOUND))
+      return
+    }
+  } else {
     threadId = id('thread')
     await deps.threads.create(userId, threadId, clip(text, 80))
   }
@@ -52,24 +56,40 @@ export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, 
   deps.registry.send(conn, ack)
 }
 
-/** stop_agent: only a run of this user; the worker ends it with agent_completed status "cancelled". */
+/**
+ * stop_agent / stop_processing: only runs of this user; the worker ends each with agent_completed status "cancelled".
+ * With a run id, that run. Without one (the platform's frontend sends `{}` or `{agent_id: ""}`), the user's active
+ * runs in the frame's thread, or, with no thread either, the user's most recent active run.
+ */
 export async function stopRun (deps: Deps, conn: Connection, frame: ChatFrame): Promise<void> {
   const runId = runIdOf(frame)
-  if (!runId) { deps.registry.send(conn, chatError('Run ID required')); return }
+  if (!runId) { await stopActive(deps, conn, threadIdOf(frame)); return }
   const run = await deps.store.run(conn.userId, runId)
   if (!run) { deps.registry.send(conn, chatError('Run not found')); return }
   const active = run.ended_at === null
   if (active) await deps.runs.stop(runId)
   conn.log.info({ run_id: runId, active }, 'run stop requested')
-  deps.registry.send(conn, { type: 'agent_stopped', run_id: runId, payload: { status: active ? 'stopped' : 'not_running', run_id: runId, run_status: run.status } })
+  deps.registry.send(conn, agentStopped(runId, active ? 'stopped' : 'not_running', run.status))
 }
 
-/** switch_thread → thread_data; get_thread_history → thread_history. Another user's thread is denied. */
+async function stopActive (deps: Deps, conn: Connection, threadId: string | undefined): Promise<void> {
+  // The query is scoped to the user: another user's thread has no active runs here, exactly like an unknown one.
+  const active = await deps.threads.activeRuns(conn.userId, threadId)
+  const targets = threadId === undefined ? active.slice(0, 1) : active
+  if (targets.length === 0) { deps.registry.send(conn, agentStopped(null, 'not_running')); return }
+  for (const run of targets) {
+    await deps.runs.stop(run.run_id)
+    conn.log.info({ run_id: run.run_id, thread_id: run.thread_id }, 'run stop requested without a run id')
+    deps.registry.send(conn, agentStopped(run.run_id, 'stopped', run.status))
+  }
+}
+
+/** switch_thread → thread_data; get_thread_history → thread_history. Another user's thread reads as an unknown one. */
 export async function threadHistory (deps: Deps, conn: Connection, frame: ChatFrame, type: 'switch_thread' | 'get_thread_history'): Promise<void> {
   const threadId = threadIdOf(frame)
   if (!threadId) { deps.registry.send(conn, chatError('Thread ID required')); return }
   if (await deps.threads.ownership(conn.userId, threadId) !== 'owned') {
-    deps.registry.send(conn, chatError('Access denied to thread'))
+    deps.registry.send(conn, chatError(THREAD_NOT_FOUND))
     return
   }
   const messages = await deps.threads.messages(conn.userId, threadId, HISTORY_LIMIT)

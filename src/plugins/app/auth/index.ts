@@ -119,9 +119,9 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       } catch {
         throw new AuthError('AUTH_UNAVAILABLE', 'ticket store unavailable, retry later')
       }
-      // "ticket" in the reason makes the platform's frontend drop its cached ticket and fetch a new one.
-      if (identity === undefined) throw new AuthError('AUTH_FAILED', 'ticket expired, unknown or already used')
-      if (identity.expiresAt !== undefined && identity.expiresAt * 1000 <= Date.now()) throw new AuthError('AUTH_FAILED', 'ticket expired with its token')
+      // "ticket" in the message and the close reason makes the platform's frontend drop its cached ticket and fetch a new one.
+      if (identity === undefined) throw new AuthError('AUTH_FAILED', 'ticket expired, unknown or already used', 'TICKET_REFUSED')
+      if (identity.expiresAt !== undefined && identity.expiresAt * 1000 <= Date.now()) throw new AuthError('AUTH_FAILED', 'ticket expired with its token', 'TICKET_REFUSED')
       return await notRevoked(identity)
     },
     isService (request) {

@@ -29,7 +29,8 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     // The agents' answers live in the event log; the memory store reads them from there.
     threads = createMemoryThreads(async (userId, threadId) => ((await memory.threadEvents(userId, threadId, 0, 10_000)) ?? [])
       .filter((e) => e.type === 'agent_completed')
-      .map((e) => ({ id: e.event_id, role: 'assistant' as const, content: String(e.fields.final_response), created_at: new Date(e.timestamp * 1000).toISOString(), run_id: e.context.run_id })))
+      .map((e) => ({ id: e.event_id, role: 'assistant' as const, content: String(e.fields.final_response), created_at: new Date(e.timestamp * 1000).toISOString(), run_id: e.context.run_id })),
+    async (userId, runId) => await memory.run(userId, runId))
   }
   app.decorate('store', store)
   app.decorate('threads', threads)
