@@ -73,3 +73,38 @@ export async function backendPids (url: string, appName: string): Promise<number
     return rows.map((r) => r.pid)
   } finally { await client.end() }
 }
+
+async function withPg<T> (url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try { return await work(client) } finally { await client.end().catch(() => undefined) }
+}
+
+/** The users' stream rows (last offset handed out, epoch) as the gateways' ingest left them. */
+export async function readStreams (url: string, schema: string): Promise<Map<string, { seq: number, epoch: string }>> {
+  return await withPg(url, async (client) => {
+    const { rows } = await client.query<{ user_id: string, seq: string, epoch: string }>(`SELECT user_id, seq, epoch FROM ${schema}.user_streams`)
+    return new Map(rows.map((r) => [r.user_id, { seq: Number(r.seq), epoch: r.epoch }]))
+  })
+}
+
+/**
+ * Records the offsets a fanout round published as handed out, as ingest would have: an ingest round that follows
+ * continues after them instead of reusing offsets the sockets have already seen (and would drop as old).
+ */
+export async function saveStreams (url: string, schema: string, streams: Array<{ user: string, seq: number, epoch: string }>): Promise<void> {
+  await withPg(url, async (client) => {
+    await client.query(`INSERT INTO ${schema}.user_streams (user_id, seq, epoch)
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+      ON CONFLICT (user_id) DO UPDATE SET seq = GREATEST(${schema}.user_streams.seq, EXCLUDED.seq)`,
+    [streams.map((s) => s.user), streams.map((s) => s.seq), streams.map((s) => s.epoch)])
+  })
+}
+
+/** Events stored with `stored_at` in [from, to) (wall-clock ms): the denominator of CPU per stored event. */
+export async function storedBetween (url: string, schema: string, fromMs: number, toMs: number): Promise<number> {
+  return await withPg(url, async (client) => {
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.events WHERE stored_at >= to_timestamp($1) AND stored_at < to_timestamp($2)`, [fromMs / 1000, toMs / 1000])
+    return Number(rows[0]?.n ?? 0)
+  })
+}
