@@ -65,11 +65,11 @@ export async function truncateEvents (url: string, schema: string): Promise<void
  * The PostgreSQL backends serving the gateways, found by the application_name the gateways' pools announce
  * (PGAPPNAME): their CPU is the database's share of the ingest scenario's cost.
  */
-export async function backendPids (url: string, appName: string): Promise<number[]> {
+export async function backendPids (url: string, appNames: string[]): Promise<number[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   await client.connect()
   try {
-    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [appName])
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = ANY($1::text[])', [appNames])
     return rows.map((r) => r.pid)
   } finally { await client.end() }
 }

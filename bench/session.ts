@@ -8,7 +8,7 @@ import { mergeInto, newHistogram, percentiles, type Percentiles } from './histog
 import { backendPids, readStreams, saveStreams, storedBetween, truncateEvents } from './infra.js'
 import type { LoopDelayReply } from './loop-delay.js'
 import { ask, cpuUs, machineBusyUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
-import { DEV_SECRET, pgAppName, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
+import { DEV_SECRET, pgAppNames, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
 
 /** The gateway's ingest stream and its dead letters (stream-ingest: REDIS_KEY_PREFIX + "ingest"). */
 export const INGEST_STREAM = `${KEY_PREFIX}ingest`
@@ -189,7 +189,7 @@ export class Session {
     const done = ask(publisher, command, (m): m is PublisherReply => (m as { kind?: unknown } | null)?.kind === 'done', warmupMs + windowMs + 60000)
     await sleep(warmupMs)
     // After the warm-up the pools have opened their connections: these are the backends of the window.
-    if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppName(o.pgSchema)).catch(() => [])
+    if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppNames(o.pgSchema)).catch(() => [])
     const cpu0 = cpu()
     const busy0 = machineBusyUs()
     const t0 = nowUs()

@@ -28,8 +28,17 @@ export interface RunningStack {
   servers: Array<{ child: Child, port: number, ws: string, http: string }>
 }
 
-export function pgAppName (schema: string): string {
-  return `bench-gateway-${schema}`
+/** Unique to this bench's schema, so the PostgreSQL backends of other gateways on the machine are never counted. */
+export function gatewayInstanceId (schema: string, instance: string): string {
+  return `gateway-${instance}-${schema}`
+}
+
+/**
+ * The application_name of the gateways' PostgreSQL connections: the gateway names its pool after its instance
+ * (`aeg:<INSTANCE_ID>`); PGAPPNAME covers a pool that leaves the name to node-pg.
+ */
+export function pgAppNames (schema: string): string[] {
+  return [...['a', 'b'].map((i) => `aeg:${gatewayInstanceId(schema, i)}`), `bench-gateway-${schema}`]
 }
 
 async function httpOk (url: string): Promise<boolean> {
@@ -60,8 +69,8 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
         // sockets is opened up: the load connects thousands at once, which the production limits would (rightly) shed.
         UPGRADE_RATE: '1000000',
         MAX_SOCKETS: '1000000',
-        // node-pg reads it: the bench finds the gateways' PostgreSQL backends by it, to count their CPU.
-        PGAPPNAME: pgAppName(o.pgSchema)
+        // node-pg reads it when the pool names none: the bench finds the gateways' backends by name, to count their CPU.
+        PGAPPNAME: pgAppNames(o.pgSchema).at(-1)!
       }
     }
   }
@@ -80,7 +89,7 @@ export async function startStack (stack: Stack, o: StackOptions): Promise<Runnin
     // taskset execs node in place: the pid we track is still the server's.
     const [cmd, argv] = o.pinServers ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args]
     const child = spawnChild(`${stack}-${instance}`, cmd, argv, {
-      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), INSTANCE_ID: `${stack}-${instance}`, ...env },
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), INSTANCE_ID: stack === 'gateway' ? gatewayInstanceId(o.pgSchema, instance) : `${stack}-${instance}`, ...env },
       logFile: join(o.logDir, `${stack}-${instance}.log`),
       ipc: true
     })
