@@ -31,13 +31,16 @@ export async function stopRedis (r: RedisServer): Promise<void> {
 
 export interface PgSchema { url: string, schema: string, drop: () => Promise<void> }
 
-/** A schema of the bench's own; the gateways migrate it at boot. */
-export async function createSchema (url: string, schema: string): Promise<PgSchema> {
+/**
+ * A schema of the bench's own; the gateways migrate it at boot. With `create: false` only the name is reserved:
+ * the gateways booting together create it themselves, as they would on an empty database.
+ */
+export async function createSchema (url: string, schema: string, create = true): Promise<PgSchema> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   await client.connect()
   try {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await client.query(`CREATE SCHEMA ${schema}`)
+    if (create) await client.query(`CREATE SCHEMA ${schema}`)
   } finally { await client.end() }
   return {
     url,

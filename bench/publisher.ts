@@ -48,7 +48,7 @@ function fanoutEmitter (cmd: PublisherCommand, tag: string, offsets: Offsets): E
   const wire = (n: number, u: number): { user: string, seq: number, frame: string } => {
     const user = userName(u)
     const seq = ++offsets.seq[u]!
-    return { user, seq, frame: toWire({ ...agentEvent(n, user, tag), seq, epoch: offsets.epoch[u] ?? REFERENCE_EPOCH }) }
+    return { user, seq, frame: toWire({ ...agentEvent(n, user, tag), seq, epoch: offsets.epoch[u] || REFERENCE_EPOCH }) }
   }
   if (cmd.stack === 'gateway') {
     // The gateway broker's own publish: its Lua script adds the frame to the user's hot history and PUBLISHes it,

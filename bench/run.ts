@@ -191,7 +191,8 @@ async function main (): Promise<void> {
     say(`bench: WARNING: --duration ${o.durationS} s is shorter than two heartbeat intervals (${2 * HEARTBEAT_INTERVAL_S} s): a window may miss the liveness sweep, figures may hide its stall`)
   }
   redis = await startRedis(join(runDir, 'redis.log'))
-  schema = await createSchema(o.pgUrl, `bench_${randomBytes(4).toString('hex')}`)
+  // Not created here: the first two gateways create and migrate it together at boot, as on an empty database.
+  schema = await createSchema(o.pgUrl, `bench_${randomBytes(4).toString('hex')}`, false)
 
   const report: string[] = []
   let results: RoundResult[] = []
