@@ -6,6 +6,7 @@ import { registerErrorHandlers } from './error-handler.js'
 import { loggerOptions } from './logger.js'
 import auth from './plugins/app/auth/index.js'
 import fanout from './plugins/app/fanout/index.js'
+import ingest from './plugins/app/ingest/index.js'
 import metrics from './plugins/app/metrics.js'
 import sessions from './plugins/app/sessions/index.js'
 import store from './plugins/app/store/index.js'
@@ -53,6 +54,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(store, { config })
   await app.register(fanout, { config })
   await app.register(sessions, { config })
+  await app.register(ingest, { config })
   await app.register(streamIngest, { config })
   await app.register(retention, { config })
   await app.register(runs, { config })

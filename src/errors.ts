@@ -11,6 +11,7 @@ export const HttpErrors = {
   NotFound: createError<[string]>('NOT_FOUND', '%s', 404),
   NotReady: createError<[string]>('NOT_READY', '%s', 503),
   RunConflict: createError<[string]>('RUN_CONFLICT', '%s', 409),
+  EventRejected: createError<[string]>('EVENT_REJECTED', '%s', 400),
   StoreUnavailable: createError<[string]>('STORE_UNAVAILABLE', '%s', 503),
   OverCapacity: createError<[string]>('OVER_CAPACITY', '%s', 503)
 } as const

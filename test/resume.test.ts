@@ -1,6 +1,6 @@
 // Resume: a socket that drops reconnects anywhere with since/epoch and gets exactly what it missed, then the live stream.
 import t from 'tap'
-import { build, Client, ctx, ingest, isolate, token } from './helper.js'
+import { build, Client, ctx, ingest, isolate, pgClient, token } from './helper.js'
 import { StreamClient, upTo } from './stream-client.js'
 
 const thinking = (context: Record<string, string>, i: number): Record<string, unknown> =>
@@ -60,7 +60,7 @@ t.test('resume_failed: a changed epoch, a since beyond the stream, a since older
   t.match(await ahead.next('resume_failed'), { reason: 'ahead_of_stream', seq: 10 })
 
   // Retention removes the oldest events from PostgreSQL; the hot history only holds the last 3.
-  t.equal(await gw.app.store.prune(new Date(Date.now() + 60_000), 4), 4)
+  t.equal((await pgClient(t, iso.schema).query('DELETE FROM events WHERE seq <= 4')).rowCount, 4)
   const old = await open(`since=2&epoch=${epoch}`)
   t.match(await old.next('resume_failed'), { reason: 'history_expired', seq: 10, epoch })
   const kept = await open(`since=4&epoch=${epoch}`)
@@ -138,8 +138,10 @@ t.test('a lost pub/sub message is fetched from history before anything newer is 
   const { normalizeEvent } = await import('../src/events/envelope.js')
   const { createUserExecutionContext } = await import('../src/context/user-execution-context.js')
   const lost = normalizeEvent({ type: 'agent_thinking', context, reasoning: 'step 2' } as never, createUserExecutionContext(context as never))
-  const { stored } = await gw.app.store.append([lost])
-  t.equal(stored[0]!.seq, 2)
+  const { outcomes, outboxId } = await gw.app.store.append([[lost]])
+  // Marked published, so only the gap fill can bring it.
+  await gw.app.store.outboxDone([outboxId!])
+  t.equal(outcomes[0]!.ok && outcomes[0]!.stored[0]!.seq, 2)
   await ingest(gw.http, thinking(context, 3))
   await client.until(3)
   t.same(client.seqs(), [1, 2, 3], 'offset 2 arrives before 3')

@@ -1,6 +1,6 @@
 // Ingest from a Redis Stream: one consumer group across instances, ack after store, dead letters with a reason.
 import t from 'tap'
-import { build, ctx, goldenRun, isolate, pgClient, redis } from './helper.js'
+import { build, ctx, goldenRun, ingest, isolate, pgClient, pollUntil, redis } from './helper.js'
 import { StreamClient, upTo } from './stream-client.js'
 
 t.test('an event added while every instance is down is delivered once they start', async (t) => {
@@ -59,4 +59,47 @@ t.test('instances share the group: each entry stored once, delivered in order; b
   t.match(reasons[2], /no "event" field/)
   t.equal(await r.xlen(key), 0, 'acknowledged entries are removed from the stream')
   await client.socket?.close()
+})
+
+t.test('an entry the event log refuses is isolated and dead-lettered; the rest of its batch is stored', async (t) => {
+  const iso = isolate(t)
+  const r = redis(t)
+  const key = `${iso.prefix}ingest`
+  const gw = await build(t, iso)
+  const db = pgClient(t, iso.schema)
+  // A refusal by PostgreSQL itself, past every check at the edge: the group must split around it.
+  await db.query("ALTER TABLE events ADD CONSTRAINT refuse_poison CHECK (request_id <> 'req_poison')")
+  const users = ['split-0', 'split-1', 'split-2']
+  const clients = users.map((u) => new StreamClient(u))
+  for (const c of clients) await c.connect(gw.ws)
+  const runs = users.map((u) => ctx(u))
+  const pipeline = r.pipeline()
+  for (let i = 0; i < 60; i++) {
+    if (i === 31) pipeline.xadd(key, '*', 'event', JSON.stringify({ type: 'agent_thinking', context: { ...ctx('split-1'), request_id: 'req_poison' }, reasoning: 'poison' }))
+    pipeline.xadd(key, '*', 'event', JSON.stringify({ type: 'agent_thinking', context: runs[i % 3], reasoning: `step ${i}` }))
+  }
+  await pipeline.exec()
+  for (const c of clients) {
+    await c.until(20)
+    t.same(c.seqs(), upTo(20), `${c.user}: all 20 of its good entries, in order`)
+  }
+  t.equal((await db.query('SELECT count(*)::int AS n FROM events')).rows[0].n, 60)
+  await pollUntil(async () => await r.xlen(`${key}:dead`) === 1)
+  const [, fields] = (await r.xrange(`${key}:dead`, '-', '+'))[0]!
+  t.match(fields[fields.indexOf('reason') + 1], /refused the content/)
+  t.match(fields[fields.indexOf('event') + 1], /poison/)
+  await pollUntil(async () => await r.xlen(key) === 0)
+  t.equal(await r.xlen(key), 0, 'nothing left to read again: the stream is not jammed')
+
+  // The same over HTTP: a 400 for the batch at fault, nothing of it stored; its neighbour is answered 202.
+  const [bad, good] = await Promise.all([
+    ingest(gw.http, { events: [{ type: 'agent_thinking', context: runs[0], reasoning: 'x' }, { type: 'agent_thinking', context: { ...ctx('split-0'), request_id: 'req_poison' }, reasoning: 'y' }] }),
+    ingest(gw.http, { type: 'agent_thinking', context: runs[2], reasoning: 'neighbour' })
+  ])
+  t.equal(bad.status, 400)
+  t.equal(bad.body.code, 'EVENT_REJECTED')
+  t.equal(good.status, 202)
+  await clients[2]!.until(21)
+  t.equal((await db.query('SELECT count(*)::int AS n FROM events')).rows[0].n, 61, 'only the neighbour was stored')
+  for (const c of clients) await c.socket?.close()
 })

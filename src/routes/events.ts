@@ -3,7 +3,19 @@ import type { FastifyPluginAsync } from 'fastify'
 import { HttpErrors } from '../errors.js'
 import { IngestReplySchema } from '../events/schemas.js'
 import { parseIngestBody } from '../events/validate.js'
-import { ingestEvents } from '../services/ingest.js'
+import { EventRejectedError, RunConflictError, StoreUnavailableError } from '../plugins/app/ingest/index.js'
+
+/** Ingest's domain errors as HTTP answers: the only place that knows their status codes. */
+function toHttp (err: unknown): unknown {
+  if (err instanceof RunConflictError) {
+    return Object.assign(new HttpErrors.RunConflict(err.message), { details: { index: err.index, run_id: err.runId } })
+  }
+  if (err instanceof EventRejectedError) return new HttpErrors.EventRejected(err.message)
+  if (err instanceof StoreUnavailableError) {
+    return Object.assign(new HttpErrors.StoreUnavailable(err.message), { retryAfter: 1, details: { outcome: err.outcomeUnknown ? 'unknown' : 'not_stored' } })
+  }
+  return err
+}
 
 const events: FastifyPluginAsync<{ maxBatch: number }> = async (app, opts) => {
   // Inside this scope only: every route here is for services, none for users.
@@ -14,7 +26,7 @@ const events: FastifyPluginAsync<{ maxBatch: number }> = async (app, opts) => {
   app.post('/api/v1/events', { schema: { response: { 202: IngestReplySchema } } }, async (request, reply) => {
     // Each event is validated on its own (validate.ts) so the error names its index and field.
     const batch = parseIngestBody(request.body, opts.maxBatch)
-    const result = await ingestEvents({ store: app.store, fanout: app.fanout, log: request.log, metrics: app.metrics }, batch)
+    const result = await app.ingest.submit(batch).catch((err: unknown) => { throw toHttp(err) })
     return await reply.code(202).send(result)
   })
 }

@@ -4,16 +4,19 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../../config.js'
 import type { AgentEvent } from '../../events/envelope.js'
 import { parseIngestBody } from '../../events/validate.js'
-import { ingestEvents } from '../../services/ingest.js'
+import { EventRejectedError, RunConflictError } from './ingest/index.js'
 import type { RedisClient } from '../external/redis.js'
 
 type Entry = [id: string, fields: string[]]
 type ReadReply = Array<[key: string, entries: Entry[]]> | null
 
-const BATCH = 100
+/** Entries per read: they go into one group commit together, in stream order. */
+const BATCH = 1000
 const BLOCK_MS = 1000
 /** The reader's lease: another instance takes over this long after the reader stops renewing it. */
 const LEASE_MS = 5000
+/** Pauses after a failed pass: doubling from the first to the last while the store or Redis stays down. */
+const BACKOFF_MS = [200, 5000] as const
 
 // Renew or release the lease only if we still hold it.
 const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
@@ -24,11 +27,15 @@ function field (fields: string[], name: string): string | undefined {
   return undefined
 }
 
+/** Refusals about the entry itself: it is dead-lettered with the reason and never read again. */
+const aboutTheData = (err: unknown): boolean =>
+  err instanceof RunConflictError || err instanceof EventRejectedError || (err as { statusCode?: number }).statusCode === 400
+
 export default fp<{ config: Config }>(async (app, { config }) => {
   const stream = config.ingest.stream
   if (!stream || !app.redis) return
   const { key, group } = stream
-  const dead = `${key}:dead`
+  const deadKey = `${key}:dead`
   const consumer = config.instanceId
   const command = app.redis.command
   // XREADGROUP BLOCK holds its connection: it gets one of its own.
@@ -40,44 +47,42 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     if (!err.message.includes('BUSYGROUP')) throw err
   })
 
-  async function deadLetter (id: string, fields: string[], reason: string): Promise<void> {
-    await command.xadd(dead, 'MAXLEN', '~', '10000', '*', 'id', id, 'reason', reason, ...fields)
-  }
-
-  /** Validates each entry alone (a bad one must not sink the others), stores the good ones, then acknowledges. */
+  /**
+   * Each entry is its own unit of one group commit (a bad one sinks only itself); entries are submitted in stream
+   * order, so a run's events keep it. Acknowledges what was stored or dead-lettered; throws if the store is down.
+   */
   async function handle (entries: Entry[]): Promise<void> {
-    const good: Array<{ id: string, fields: string[], events: AgentEvent[] }> = []
     const done: string[] = []
+    const rejected: Array<[id: string, fields: string[], reason: string]> = []
+    const units: Array<{ id: string, fields: string[], events: AgentEvent[] }> = []
     for (const [id, fields] of entries) {
       const raw = field(fields, 'event') ?? field(fields, 'events')
       try {
         if (raw === undefined) throw new Error('entry has no "event" field')
         const parsed: unknown = JSON.parse(raw)
-        good.push({ id, fields, events: parseIngestBody(Array.isArray(parsed) ? { events: parsed } : parsed, config.ingest.maxBatch) })
+        units.push({ id, fields, events: parseIngestBody(Array.isArray(parsed) ? { events: parsed } : parsed, config.ingest.maxBatch) })
       } catch (err) {
-        await deadLetter(id, fields, (err as Error).message)
-        done.push(id)
+        rejected.push([id, fields, (err as Error).message])
       }
     }
-    const deps = { store: app.store, fanout: app.fanout, log, metrics: app.metrics }
-    try {
-      if (good.length > 0) await ingestEvents(deps, good.flatMap((g) => g.events))
-      done.push(...good.map((g) => g.id))
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err
-      // A run conflict refuses the whole batch: go one entry at a time to dead-letter only the culprit.
-      for (const g of good) {
-        try {
-          await ingestEvents(deps, g.events)
-        } catch (inner) {
-          if ((inner as { statusCode?: number }).statusCode !== 409) throw inner
-          await deadLetter(g.id, g.fields, (inner as Error).message)
-        }
-        done.push(g.id)
-      }
+    const results = await Promise.allSettled(units.map((u) => app.ingest.submit(u.events)))
+    let unavailable: unknown
+    results.forEach((r, i) => {
+      const u = units[i]!
+      if (r.status === 'fulfilled') done.push(u.id)
+      else if (aboutTheData(r.reason)) rejected.push([u.id, u.fields, (r.reason as Error).message])
+      else unavailable ??= r.reason
+    })
+    if (rejected.length > 0) {
+      const pipeline = command.pipeline()
+      for (const [id, fields, reason] of rejected) pipeline.xadd(deadKey, 'MAXLEN', '~', '10000', '*', 'id', id, 'reason', reason, ...fields)
+      await pipeline.exec()
+      done.push(...rejected.map(([id]) => id))
     }
     // Acknowledged and removed: the stream only holds what is still to be stored.
     if (done.length > 0) await command.multi().xack(key, group, ...done).xdel(key, ...done).exec()
+    // What the store could not take stays pending: read again from our pending list after a pause.
+    if (unavailable !== undefined) throw unavailable
   }
 
   // Consumers of one group may work in parallel, but then two batches of one run could be stored out of order.
@@ -109,6 +114,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   })
   async function loop (): Promise<void> {
     let backlog = true // first the entries this consumer holds unacknowledged, then new ones
+    let backoff: number = BACKOFF_MS[0]
     while (state.running) {
       try {
         if (!await lead()) {
@@ -120,12 +126,14 @@ export default fp<{ config: Config }>(async (app, { config }) => {
         const entries = reply?.[0]?.[1] ?? []
         if (backlog && entries.length === 0) backlog = false
         if (entries.length > 0) await handle(entries)
+        backoff = BACKOFF_MS[0]
       } catch (err) {
         if (!state.running) return
-        // Store or Redis trouble: nothing was acknowledged, so the entries are read again from our pending list.
-        log.warn({ err: { message: (err as Error).message } }, 'stream ingest failed; retrying')
+        // Store or Redis trouble: what was not acknowledged is read again from our pending list.
+        log.warn({ err: { message: (err as Error).message }, retry_in_ms: backoff }, 'stream ingest failed; retrying')
         backlog = true
-        await pause(500)
+        await pause(backoff)
+        backoff = Math.min(backoff * 2, BACKOFF_MS[1])
       }
     }
   }
@@ -138,4 +146,4 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     await done
     if (leading) await command.eval(RELEASE, 1, lease, consumer).catch(() => undefined)
   })
-}, { name: 'stream-ingest', fastify: '5.x', dependencies: ['store', 'fanout'] })
+}, { name: 'stream-ingest', fastify: '5.x', dependencies: ['ingest'] })

@@ -5,6 +5,11 @@ import pg from 'pg'
 export type PgPool = pg.Pool
 export type PgPoolClient = pg.PoolClient
 
+/** An error the server answered with (it has a SQLSTATE), as opposed to a lost or refused connection. */
+export function isDatabaseError (err: unknown): err is pg.DatabaseError {
+  return err instanceof pg.DatabaseError
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     pg?: pg.Pool

@@ -14,6 +14,8 @@ import { ConnectionRegistry } from './registry.js'
 export interface Fanout {
   /** Adds a stored event to its user's hot history and publishes it, whichever instance holds their sockets. */
   publish: (event: StoredEvent) => Promise<void>
+  /** The same for a committed group: one round trip, in the order given (offset order per user); see Broker. */
+  publishMany: (events: StoredEvent[], ifMissing?: boolean) => Promise<void>
   channelOf: (userId: string) => string
   /** The one channel every instance listens to for instructions (revocations); other services may publish to it. */
   readonly controlChannel: string
@@ -86,6 +88,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   app.decorate('registry', registry)
   app.decorate('fanout', {
     publish: (event) => broker.publishEvent(event.context.user_id, event.seq, toWire(event)),
+    publishMany: (events, ifMissing) => broker.publishEvents(events.map((e) => ({ userId: e.context.user_id, seq: e.seq, frame: toWire(e) })), ifMissing),
     channelOf: (userId) => userChannel(prefix, userId),
     controlChannel,
     publishControl: (message) => broker.publish(controlChannel, message),

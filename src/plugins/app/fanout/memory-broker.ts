@@ -13,16 +13,20 @@ export function createMemoryBroker (onMessage: BrokerMessageHandler, prefix: str
     // A later tick, as a network broker would, but in publication order.
     queueMicrotask(() => { if (subscribed.has(channel)) onMessage(channel, bytes) })
   }
+  const publishEvent = (userId: string, seq: number, frame: string, ifMissing = false): void => {
+    const now = Date.now()
+    if (ifMissing && histories.get(userId)?.some((e) => e.seq === seq && now - e.at < limits.ttlMs)) return
+    // A frame published again (by the relay) replaces the one with its offset.
+    const list = (histories.get(userId) ?? []).filter((e) => now - e.at < limits.ttlMs && e.seq !== seq)
+    list.push({ seq, frame, at: now })
+    list.sort((a, b) => a.seq - b.seq)
+    histories.set(userId, list.slice(-limits.size))
+    deliver(userChannel(prefix, userId), frame)
+  }
   return {
     kind: 'memory',
-    async publishEvent (userId, seq, frame) {
-      const now = Date.now()
-      const list = (histories.get(userId) ?? []).filter((e) => now - e.at < limits.ttlMs)
-      list.push({ seq, frame, at: now })
-      list.sort((a, b) => a.seq - b.seq)
-      histories.set(userId, list.slice(-limits.size))
-      deliver(userChannel(prefix, userId), frame)
-    },
+    async publishEvent (userId, seq, frame) { publishEvent(userId, seq, frame) },
+    async publishEvents (events, ifMissing) { for (const e of events) publishEvent(e.userId, e.seq, e.frame, ifMissing) },
     async history (userId, from, to) {
       const now = Date.now()
       return (histories.get(userId) ?? []).filter((e) => e.seq >= from && e.seq <= to && now - e.at < limits.ttlMs).map((e) => e.frame)

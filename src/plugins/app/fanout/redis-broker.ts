@@ -10,6 +10,10 @@ local seq = tonumber(ARGV[1])
 local size = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local now = tonumber(ARGV[5])
+-- A duplicate or a relayed group: published only if its offset never reached the history (its publish was lost).
+if ARGV[8] == '1' and redis.call('ZCOUNT', KEYS[1], seq, seq) > 0 then return 0 end
+-- Published again (the relay after a lost publish): the frame replaces the one with its offset.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], seq, seq)
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 redis.call('ZADD', KEYS[2], now, seq)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(size + 1))
@@ -28,7 +32,7 @@ return redis.call(ARGV[7], ARGV[6], ARGV[2])
 
 /** The command `defineCommand` adds to the client. */
 interface WithPublishEvent {
-  aegPublishEvent: (frames: string, ages: string, seq: number, frame: string, size: number, ttlMs: number, now: number, channel: string, publish: string) => Promise<number>
+  aegPublishEvent: (frames: string, ages: string, seq: number, frame: string, size: number, ttlMs: number, now: number, channel: string, publish: string, ifMissing: '0' | '1') => Promise<number>
 }
 
 export function createRedisBroker (clients: RedisConnections, onMessage: BrokerMessageHandler, prefix: string, limits: HistoryLimits): Broker {
@@ -52,11 +56,27 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   })
   if (subscriber.status === 'ready') connectedOnce = true
 
+  const publishEvent = async (userId: string, seq: number, frame: string, ifMissing = false): Promise<void> => {
+    const [frames, ages] = historyKeys(prefix, userId)
+    await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), publishCommand, ifMissing ? '1' : '0')
+  }
+
   return {
     kind: 'redis',
-    async publishEvent (userId, seq, frame) {
-      const [frames, ages] = historyKeys(prefix, userId)
-      await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), publishCommand)
+    publishEvent: (userId, seq, frame) => publishEvent(userId, seq, frame),
+    async publishEvents (events, ifMissing = false) {
+      // A cluster pipeline must stay on one node: there, each user's scripts are sent in order to its own node.
+      if (sharded) { await Promise.all(events.map((e) => publishEvent(e.userId, e.seq, e.frame, ifMissing))); return }
+      // One pipeline: the scripts run in this order on one connection, so a user's events publish in offset order.
+      const pipeline = command.pipeline() as unknown as { aegPublishEvent: (...args: Parameters<WithPublishEvent['aegPublishEvent']>) => unknown, exec: () => Promise<Array<[Error | null, unknown]> | null> }
+      const now = Date.now()
+      for (const { userId, seq, frame } of events) {
+        const [frames, ages] = historyKeys(prefix, userId)
+        pipeline.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, now, userChannel(prefix, userId), publishCommand, ifMissing ? '1' : '0')
+      }
+      const replies = await pipeline.exec()
+      const failed = replies?.find(([err]) => err !== null)?.[0]
+      if (failed instanceof Error) throw failed
     },
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)

@@ -3,7 +3,6 @@ import fp from 'fastify-plugin'
 import type { Config } from '../../../config.js'
 import { runReferenceAgent } from '../../../agent/reference-agent.js'
 import { parseIngestBody } from '../../../events/validate.js'
-import { ingestEvents } from '../../../services/ingest.js'
 import { createMemoryRunQueue, createRedisRunQueue, type RunQueue } from './queue.js'
 
 declare module 'fastify' {
@@ -16,12 +15,11 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     return
   }
   // Embedded: the reference agent runs here and its events take the same path as a worker's.
-  const deps = { store: app.store, fanout: app.fanout, log: app.log, metrics: app.metrics }
   const emit = async (event: Record<string, unknown>): Promise<void> => {
-    await ingestEvents(deps, parseIngestBody(event, 1))
+    await app.ingest.submit(parseIngestBody(event, 1))
   }
   app.decorate('runs', createMemoryRunQueue((request, stopped) => {
     runReferenceAgent(request, emit, { stepMs: config.agent.stepMs, stopped })
       .catch((err: unknown) => app.log.warn({ err, run_id: request.context.run_id }, 'reference agent failed'))
   }))
-}, { name: 'runs', fastify: '5.x', dependencies: ['store', 'fanout'] })
+}, { name: 'runs', fastify: '5.x', dependencies: ['ingest'] })

@@ -20,6 +20,8 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       if (from !== to) app.log.info({ from, to }, 'database migrated')
     }
     store = createPgStore(app.pg)
+    // Today's partition and the next days' exist before the first event arrives.
+    await store.maintain()
     threads = createPgThreads(app.pg)
   } else {
     const memory = createMemoryStore()

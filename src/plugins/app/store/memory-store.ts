@@ -1,47 +1,51 @@
 // In-memory event log for the embedded mode: same rules as PostgreSQL, bounded, gone on restart.
 import { randomBytes } from 'node:crypto'
 import type { AgentEvent } from '../../../events/envelope.js'
-import { planRuns } from './runs.js'
-import type { EventStore, RunRecord, StoredEvent, StreamPosition } from './store.js'
+import { RunPlanner } from './runs.js'
+import { RunConflictError, type EventStore, type RunRecord, type StoredEvent, type StreamPosition, type UnitOutcome } from './store.js'
 
 export function createMemoryStore (limit = 10_000): EventStore {
   const events = new Map<string, StoredEvent & { storedAt: number }>()
   const streams = new Map<string, StreamPosition>()
   const runs = new Map<string, RunRecord>()
+  // One epoch for the whole log, as in PostgreSQL: reading a position creates nothing.
+  const epoch = randomBytes(6).toString('hex')
 
-  const streamOf = (userId: string): StreamPosition => {
-    let s = streams.get(userId)
-    if (!s) { s = { seq: 0, epoch: randomBytes(6).toString('hex') }; streams.set(userId, s) }
-    return s
-  }
+  const streamOf = (userId: string): StreamPosition => streams.get(userId) ?? { seq: 0, epoch }
   const ofUser = (userId: string): StoredEvent[] => [...events.values()].filter((e) => e.context.user_id === userId)
+
+  /** One unit, whole or not at all. */
+  function appendUnit (unit: AgentEvent[]): UnitOutcome {
+    const duplicates = unit.filter((e) => events.has(e.event_id)).map((e) => events.get(e.event_id)!)
+    const fresh = unit.filter((e) => !events.has(e.event_id))
+    const planned = new Map<string, number>()
+    const stored: StoredEvent[] = fresh.map((e) => {
+      const seq = (planned.get(e.context.user_id) ?? streamOf(e.context.user_id).seq) + 1
+      planned.set(e.context.user_id, seq)
+      return { ...e, seq, epoch: streamOf(e.context.user_id).epoch }
+    })
+    const planner = new RunPlanner(runs)
+    const conflict = planner.tryUnit(fresh, (i) => stored[i]!.seq)
+    if (conflict) return { ok: false, conflict: new RunConflictError(unit.indexOf(fresh[conflict.index]!), conflict.runId, conflict.reason) }
+    for (const [userId, seq] of planned) streams.set(userId, { seq, epoch: streamOf(userId).epoch })
+    const now = Date.now()
+    for (const e of stored) events.set(e.event_id, { ...e, storedAt: now })
+    for (const c of planner.result()) {
+      const run = runs.get(c.run_id) ?? { run_id: c.run_id, user_id: c.user_id, thread_id: c.thread_id, status: 'running', started_at: new Date(now).toISOString(), ended_at: null, events: 0, last_seq: null }
+      runs.set(c.run_id, { ...run, status: c.status, ended_at: c.ended ? new Date(now).toISOString() : null, events: run.events + c.events, last_seq: c.last })
+    }
+    for (const id of events.keys()) {
+      if (events.size <= limit) break
+      events.delete(id)
+    }
+    return { ok: true, stored, duplicates }
+  }
 
   return {
     kind: 'memory',
 
-    async append (batch: AgentEvent[]) {
-      const fresh = batch.filter((e, i) => !events.has(e.event_id) && batch.findIndex((o) => o.event_id === e.event_id) === i)
-      // Offsets are planned first and committed only if the run rules accept the whole batch.
-      const planned = new Map<string, number>()
-      const stored: StoredEvent[] = fresh.map((e) => {
-        const s = streamOf(e.context.user_id)
-        const seq = (planned.get(e.context.user_id) ?? s.seq) + 1
-        planned.set(e.context.user_id, seq)
-        return { ...e, seq, epoch: s.epoch }
-      })
-      const changes = planRuns(stored, runs)
-      for (const [userId, seq] of planned) streamOf(userId).seq = seq
-      const now = Date.now()
-      for (const e of stored) events.set(e.event_id, { ...e, storedAt: now })
-      for (const c of changes) {
-        const run = runs.get(c.run_id) ?? { run_id: c.run_id, user_id: c.user_id, thread_id: c.thread_id, status: 'running', started_at: new Date(now).toISOString(), ended_at: null, events: 0, last_seq: null }
-        runs.set(c.run_id, { ...run, status: c.status, ended_at: c.ended ? new Date(now).toISOString() : null, events: run.events + c.events, last_seq: c.last_seq })
-      }
-      for (const id of events.keys()) {
-        if (events.size <= limit) break
-        events.delete(id)
-      }
-      return { stored, duplicates: batch.length - stored.length }
+    async append (units) {
+      return { outcomes: units.map(appendUnit) }
     },
 
     async position (userId) { return { ...streamOf(userId) } },
@@ -70,16 +74,21 @@ export function createMemoryStore (limit = 10_000): EventStore {
       return run && run.user_id === userId ? { ...run } : null
     },
 
-    async prune (before, batch) {
+    // In-process publishing cannot be lost between a commit and a publish: there is no outbox to relay.
+    async outboxDue () { return [] },
+    async outboxDone () {},
+
+    async prune (before) {
       let n = 0
       for (const [id, e] of events) {
-        if (n >= batch || e.storedAt >= before.getTime()) break
+        if (e.storedAt >= before.getTime()) break
         events.delete(id)
         n++
       }
-      return n
+      return { partitions: 0, events: n }
     },
 
+    async maintain () {},
     async ping () {}
   }
 }

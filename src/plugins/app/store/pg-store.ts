@@ -1,100 +1,176 @@
-// PostgreSQL event log: one transaction per batch that stores, sequences and moves runs along; idempotent by event_id.
+// PostgreSQL event log: a group of units planned on one read and stored by one call (append_events); reads batched.
+import DataLoader from 'dataloader'
 import type { AgentEvent } from '../../../events/envelope.js'
-import { withClient, type PgPool, type PgPoolClient } from '../../external/postgres.js'
-import { planRuns } from './runs.js'
-import type { EventStore, RunRecord, StoredEvent, StreamPosition } from './store.js'
+import { isDatabaseError, type PgPool } from '../../external/postgres.js'
+import { dropPartitions, ensurePartitions } from './partitions.js'
+import { RunPlanner, type KnownRun } from './runs.js'
+import { RunConflictError, type EventStore, type OutboxEntry, type RunRecord, type StoredEvent, type StreamPosition, type UnitOutcome } from './store.js'
 
-const INSERT_EVENTS = `
-INSERT INTO events (event_id, user_id, thread_id, run_id, request_id, type, occurred_at, body)
-SELECT event_id, user_id, thread_id, run_id, request_id, type, to_timestamp(ts), body
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::jsonb[])
-  AS t(event_id, user_id, thread_id, run_id, request_id, type, ts, body)
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id`
+/** A retry later than this may be stored again: the window keeps the duplicate check to the newest partitions. */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000
+/** Plans made again when a concurrent writer changed what the plan read; beyond this the group fails (and is retried). */
+const MAX_REPLANS = 5
+/** PostgreSQL's answer when the plan no longer holds under the locks (migrations/004). */
+export const STALE_PLAN = 'AEG01'
 
-// Users in a fixed order, so two batches touching the same users lock their rows in the same order.
-const TAKE_OFFSETS = `
-INSERT INTO user_streams (user_id, seq)
-SELECT u, n FROM unnest($1::text[], $2::bigint[]) AS t(u, n) ORDER BY u
-ON CONFLICT (user_id) DO UPDATE SET seq = user_streams.seq + EXCLUDED.seq, updated_at = now()
-RETURNING user_id, seq, epoch`
-
-const SET_SEQ = `
-UPDATE events e SET seq = t.seq FROM unnest($1::text[], $2::bigint[]) AS t(id, seq) WHERE e.event_id = t.id`
-
-const LOCK_RUNS = `
-SELECT run_id, user_id, status, ended_at FROM runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE`
-
-const UPSERT_RUNS = `
-INSERT INTO runs (run_id, user_id, thread_id, status, ended_at, last_seq, events)
-SELECT r, u, th, st, CASE WHEN ended THEN now() END, ls, n
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::int[]) AS t(r, u, th, st, ended, ls, n)
-ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, ended_at = EXCLUDED.ended_at,
-  last_seq = EXCLUDED.last_seq, events = runs.events + EXCLUDED.events`
+// Named statements: parsed and planned once per connection, not once per group.
+const READ_PLAN = {
+  name: 'aeg_read_plan',
+  text: `SELECT 'e' AS k, e.event_id AS id, e.user_id AS u, e.seq, s.epoch, NULL::text AS status, NULL::boolean AS ended, e.body
+    FROM events e JOIN user_streams s ON s.user_id = e.user_id WHERE e.event_id = ANY ($1::text[]) AND e.stored_at >= $2
+  UNION ALL
+  SELECT 'r', run_id, user_id, NULL, NULL, status, ended_at IS NOT NULL, NULL FROM runs WHERE run_id = ANY ($3::text[])`
+}
+const APPEND = {
+  name: 'aeg_append',
+  text: 'SELECT user_id, base, epoch, outbox_id FROM append_events($1, $2, $3, $4, $5, $6, $7, $8::json[], $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)'
+}
+const POSITIONS = { name: 'aeg_positions', text: 'SELECT user_id, seq, epoch FROM user_streams WHERE user_id = ANY ($1::text[])' }
 
 const EVENT_COLUMNS = 'e.seq, s.epoch, e.body'
+
+// SQLSTATE classes about the connection or the server's state, never about the data: 08 connection,
+// 40 serialization/deadlock, 53 resources, 55 lock not available, 57 shutdown/cancel, 58 system.
+const TRANSIENT = new Set(['08', '40', '53', '55', '57', '58'])
+
+/**
+ * Marks an error for the group commit: `transient` (try again later) unless the server refused the statement for
+ * a reason that may be the data's; `outcomeUnknown` when the connection went while the write was on its way —
+ * an answer from the server (any DatabaseError) means the statement, and so its commit, did not happen.
+ */
+function classify (err: unknown, writing: boolean): unknown {
+  if (isDatabaseError(err)) {
+    if (TRANSIENT.has(String(err.code).slice(0, 2))) Object.assign(err, { transient: true })
+    return err
+  }
+  return Object.assign(err as object, { transient: true, outcomeUnknown: writing })
+}
 
 interface EventRow { seq: string, epoch: string, body: AgentEvent }
 const rowToEvent = (row: EventRow): StoredEvent => ({ ...row.body, seq: Number(row.seq), epoch: row.epoch })
 
-function columns<T> (rows: T[], ...pick: Array<(row: T) => unknown>): unknown[][] {
-  return pick.map((f) => rows.map(f))
-}
+interface PlanRow { k: 'e' | 'r', id: string, u: string, seq: string | null, epoch: string | null, status: string | null, ended: boolean | null, body: AgentEvent | null }
 
-async function inTransaction<T> (pool: PgPool, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
-  return await withClient(pool, async (client) => {
-    try {
-      await client.query('BEGIN')
-      const result = await work(client)
-      await client.query('COMMIT')
-      return result
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
+/** An accepted new event: where it goes in its user's group (1-based), and who waits for it. */
+interface Fresh { event: AgentEvent, ord: number }
+
+/** Decides, unit by unit, what is new, what is a duplicate and what a run refuses; nothing is written yet. */
+function planGroup (units: AgentEvent[][], dups: Map<string, StoredEvent>, known: Map<string, KnownRun>) {
+  const planner = new RunPlanner(known)
+  const counts = new Map<string, number>()
+  const claimed = new Map<string, Fresh>()
+  const fresh: Fresh[] = []
+  const plans = units.map((unit) => {
+    const mine: Fresh[] = []
+    const again: Array<StoredEvent | Fresh> = []
+    const tentative = new Map<string, number>()
+    for (const event of unit) {
+      const seen = dups.get(event.event_id) ?? claimed.get(event.event_id)
+      if (seen) { again.push(seen); continue }
+      const user = event.context.user_id
+      const ord = (tentative.get(user) ?? counts.get(user) ?? 0) + 1
+      tentative.set(user, ord)
+      mine.push({ event, ord })
     }
+    const conflict = planner.tryUnit(mine.map((f) => f.event), (i) => mine[i]!.ord)
+    if (conflict) {
+      // Named by its place in the unit as the producer sent it.
+      const index = unit.indexOf(mine[conflict.index]!.event)
+      return { conflict: new RunConflictError(index, conflict.runId, conflict.reason) }
+    }
+    for (const [user, ord] of tentative) counts.set(user, ord)
+    for (const f of mine) { claimed.set(f.event.event_id, f); fresh.push(f) }
+    return { mine, again }
   })
+  return { plans, fresh, counts, runs: planner.result() }
 }
 
 export function createPgStore (pool: PgPool): EventStore {
+  // The database's epoch: a user with no row yet is at seq 0 of it, and their first event creates the row in it.
+  let epoch: Promise<string> | undefined
+  const dbEpoch = async (): Promise<string> => {
+    epoch ??= pool.query<{ epoch: string }>('SELECT epoch FROM stream_epoch').then((r) => r.rows[0]!.epoch)
+    return await epoch.catch((err: unknown) => { epoch = undefined; throw err })
+  }
+  // Sockets connecting at about the same time share one read: one query per tick, whatever their number.
+  const positions = new DataLoader<string, StreamPosition>(async (users) => {
+    const { rows } = await pool.query<{ user_id: string, seq: string, epoch: string }>({ ...POSITIONS, values: [[...new Set(users)]] })
+    const found = new Map(rows.map((r) => [r.user_id, { seq: Number(r.seq), epoch: r.epoch }]))
+    const start = found.size === users.length ? '' : await dbEpoch()
+    return users.map((u) => found.get(u) ?? { seq: 0, epoch: start })
+  }, { cache: false })
+  const reading = new Map<string, Promise<StreamPosition>>()
+
+  async function appendOnce (units: AgentEvent[][], ids: string[], runIds: string[]): Promise<{ outcomes: UnitOutcome[], outboxId?: string } | undefined> {
+    const read = await pool.query<PlanRow>({ ...READ_PLAN, values: [ids, new Date(Date.now() - IDEMPOTENCY_WINDOW_MS), runIds] })
+      .catch((err: unknown) => { throw classify(err, false) })
+    const dups = new Map<string, StoredEvent>()
+    const known = new Map<string, KnownRun>()
+    for (const r of read.rows) {
+      if (r.k === 'e') dups.set(r.id, rowToEvent({ seq: r.seq!, epoch: r.epoch!, body: r.body! }))
+      else known.set(r.id, { user_id: r.u, status: r.status!, ended_at: r.ended === true ? 'ended' : null })
+    }
+    const { plans, fresh, counts, runs } = planGroup(units, dups, known)
+
+    const placed = new Map<AgentEvent, StoredEvent>()
+    let outboxId: string | undefined
+    if (fresh.length > 0) {
+      const users = [...counts.keys()].sort()
+      const e = fresh.map((f) => f.event)
+      const start = await dbEpoch().catch((err: unknown) => { throw classify(err, false) })
+      let result
+      try {
+        result = await pool.query<{ user_id: string, base: string, epoch: string, outbox_id: string }>({
+          ...APPEND,
+          values: [
+            e.map((x) => x.event_id), e.map((x) => x.context.user_id), e.map((x) => x.context.thread_id), e.map((x) => x.context.run_id),
+            e.map((x) => x.context.request_id), e.map((x) => x.type), e.map((x) => x.timestamp), e.map((x) => JSON.stringify(x)),
+            fresh.map((f) => f.ord),
+            users, users.map((u) => counts.get(u)!),
+            runs.map((r) => r.run_id), runs.map((r) => r.user_id), runs.map((r) => r.thread_id), runs.map((r) => r.expect),
+            runs.map((r) => r.status), runs.map((r) => r.ended), runs.map((r) => r.events), runs.map((r) => r.last),
+            start, new Date(Date.now() - IDEMPOTENCY_WINDOW_MS)
+          ]
+        })
+      } catch (err) {
+        if ((err as { code?: string }).code === STALE_PLAN) return undefined
+        throw classify(err, true)
+      }
+      const bases = new Map(result.rows.map((r) => [r.user_id, { base: Number(r.base), epoch: r.epoch }]))
+      outboxId = result.rows[0]?.outbox_id
+      for (const f of fresh) {
+        const b = bases.get(f.event.context.user_id)!
+        placed.set(f.event, { ...f.event, seq: b.base + f.ord, epoch: b.epoch })
+      }
+    }
+    const stored = (x: StoredEvent | Fresh): StoredEvent => 'ord' in x ? placed.get(x.event)! : x
+    const outcomes = plans.map((p): UnitOutcome => 'conflict' in p
+      ? { ok: false, conflict: p.conflict! }
+      : { ok: true, stored: p.mine.map(stored), duplicates: p.again.map(stored) })
+    return { outcomes, outboxId }
+  }
+
   return {
     kind: 'postgres',
 
-    async append (batch) {
-      return await inTransaction(pool, async (client) => {
-        const inserted = await client.query<{ event_id: string }>(INSERT_EVENTS, columns(batch,
-          (e) => e.event_id, (e) => e.context.user_id, (e) => e.context.thread_id, (e) => e.context.run_id,
-          (e) => e.context.request_id, (e) => e.type, (e) => e.timestamp, (e) => JSON.stringify(e)))
-        const isNew = new Set(inserted.rows.map((r) => r.event_id))
-        const fresh = batch.filter((e) => isNew.has(e.event_id))
-        if (fresh.length === 0) return { stored: [], duplicates: batch.length }
-
-        const perUser = new Map<string, number>()
-        for (const e of fresh) perUser.set(e.context.user_id, (perUser.get(e.context.user_id) ?? 0) + 1)
-        const taken = await client.query<{ user_id: string, seq: string, epoch: string }>(TAKE_OFFSETS, [[...perUser.keys()], [...perUser.values()]])
-        // Each user's new offsets end at the returned seq; hand them out in batch order.
-        const next = new Map(taken.rows.map((r) => [r.user_id, { seq: Number(r.seq) - perUser.get(r.user_id)! + 1, epoch: r.epoch }]))
-        const stored: StoredEvent[] = fresh.map((e) => {
-          const position = next.get(e.context.user_id)!
-          return { ...e, seq: position.seq++, epoch: position.epoch }
-        })
-
-        const runIds = [...new Set(stored.map((e) => e.context.run_id))]
-        const locked = await client.query<{ run_id: string, user_id: string, status: string, ended_at: string | null }>(LOCK_RUNS, [runIds])
-        const changes = planRuns(stored, new Map(locked.rows.map((r) => [r.run_id, r])))
-
-        await client.query(SET_SEQ, [stored.map((e) => e.event_id), stored.map((e) => e.seq)])
-        await client.query(UPSERT_RUNS, columns(changes,
-          (c) => c.run_id, (c) => c.user_id, (c) => c.thread_id, (c) => c.status, (c) => c.ended, (c) => c.last_seq, (c) => c.events))
-        return { stored, duplicates: batch.length - stored.length }
-      })
+    async append (units) {
+      const ids = [...new Set(units.flatMap((u) => u.map((e) => e.event_id)))]
+      const runIds = [...new Set(units.flatMap((u) => u.map((e) => e.context.run_id)))]
+      for (let attempt = 0; attempt < MAX_REPLANS; attempt++) {
+        const done = await appendOnce(units, ids, runIds)
+        if (done) return done
+      }
+      throw Object.assign(new Error('concurrent writers kept changing the runs or events of this group'), { transient: true })
     },
 
     async position (userId) {
-      const { rows } = await pool.query<{ seq: string, epoch: string }>(
-        `INSERT INTO user_streams (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
-         RETURNING seq, epoch`, [userId])
-      const row = rows[0]!
-      return { seq: Number(row.seq), epoch: row.epoch } satisfies StreamPosition
+      // Sockets of one user connecting together wait for the same read.
+      let read = reading.get(userId)
+      if (!read) {
+        read = positions.load(userId).finally(() => reading.delete(userId))
+        reading.set(userId, read)
+      }
+      return { ...await read }
     },
 
     async range (userId, from, to, limit) {
@@ -138,12 +214,27 @@ export function createPgStore (pool: PgPool): EventStore {
       }
     },
 
-    async prune (before, batch) {
-      // Small batches by the stored_at index: old rows go without long locks on the ingest path.
-      const { rowCount } = await pool.query(
-        'DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE stored_at < $1 ORDER BY stored_at LIMIT $2)',
-        [before, batch])
-      return rowCount ?? 0
+    async outboxDue (olderThanMs, limit) {
+      const { rows } = await pool.query<{ id: string, user_ids: string[], from_seqs: string[], to_seqs: string[] }>(
+        `SELECT id, user_ids, from_seqs, to_seqs FROM publish_outbox
+         WHERE created_at < now() - make_interval(secs => $1::float8 / 1000) ORDER BY id LIMIT $2`, [olderThanMs, limit])
+      return rows.map((r): OutboxEntry => ({
+        id: r.id,
+        ranges: r.user_ids.map((userId, i) => ({ userId, from: Number(r.from_seqs[i]), to: Number(r.to_seqs[i]) }))
+      }))
+    },
+
+    async outboxDone (ids) {
+      if (ids.length > 0) await pool.query('DELETE FROM publish_outbox WHERE id = ANY ($1::bigint[])', [ids])
+    },
+
+    async prune (before) {
+      const { partitions, rows } = await dropPartitions(pool, before)
+      return { partitions, events: rows }
+    },
+
+    async maintain () {
+      await ensurePartitions(pool)
     },
 
     async ping () {

@@ -28,14 +28,23 @@ export class RunConflictError extends Error {
   }
 }
 
+/** What became of one unit (a request's batch, a stream entry) of a group: stored whole, or refused whole. */
+export type UnitOutcome =
+  | { ok: true, stored: StoredEvent[], duplicates: StoredEvent[] }
+  | { ok: false, conflict: RunConflictError }
+
+/** A committed group whose publish is not known to have happened: the offsets it took, per user. */
+export interface OutboxEntry { id: string, ranges: Array<{ userId: string, from: number, to: number }> }
+
 export interface EventStore {
   readonly kind: 'memory' | 'postgres'
   /**
-   * Stores a batch atomically and gives each new event the next offset of its user's stream.
-   * An event_id stored before is skipped (and takes no offset). Throws RunConflictError, storing nothing.
+   * Stores units of events in one transaction, in order; each new event takes the next offset of its user's
+   * stream. An event_id stored before (within the idempotency window) is a duplicate, returned as stored. A unit
+   * that breaks a run rule is refused whole; the others are stored. `outboxId` names the group until published.
    */
-  append: (events: AgentEvent[]) => Promise<{ stored: StoredEvent[], duplicates: number }>
-  /** The user's current position (a user with no events is at seq 0 of a new epoch). */
+  append: (units: AgentEvent[][]) => Promise<{ outcomes: UnitOutcome[], outboxId?: string }>
+  /** The user's current position (a user with no events is at seq 0); reads, never writes. */
   position: (userId: string) => Promise<StreamPosition>
   /** Events of the user with from <= seq <= to, ascending, at most `limit`. */
   range: (userId: string, from: number, to: number, limit: number) => Promise<StoredEvent[]>
@@ -47,8 +56,14 @@ export interface EventStore {
   queueRun: (context: { run_id: string, user_id: string, thread_id: string }) => Promise<void>
   /** The user's run, or null when it does not exist for this user. */
   run: (userId: string, runId: string) => Promise<RunRecord | null>
-  /** Deletes up to `batch` events stored before `before`; returns how many went. */
-  prune: (before: Date, batch: number) => Promise<number>
+  /** Groups committed at least `olderThanMs` ago and not yet marked published, oldest first. */
+  outboxDue: (olderThanMs: number, limit: number) => Promise<OutboxEntry[]>
+  /** Marks groups as published. */
+  outboxDone: (ids: string[]) => Promise<void>
+  /** Removes events stored before `before`: whole days in PostgreSQL (`partitions`), single events otherwise. */
+  prune: (before: Date) => Promise<{ partitions: number, events: number }>
+  /** Periodic upkeep (the days ahead of the partitioned log). */
+  maintain: () => Promise<void>
   ping: () => Promise<void>
 }
 

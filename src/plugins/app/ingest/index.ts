@@ -1,0 +1,51 @@
+// The ingest plugin: one path for HTTP and the stream — validate, store in groups, publish, relay what was missed.
+import fp from 'fastify-plugin'
+import type { Config } from '../../../config.js'
+import type { AgentEvent } from '../../../events/envelope.js'
+import { GroupCommit } from './group-commit.js'
+import { OutboxRelay } from './relay.js'
+
+export { EventRejectedError, RunConflictError, StoreUnavailableError } from './errors.js'
+
+export interface IngestResult { event_ids: string[], stored: number, duplicates: number }
+
+export interface Ingest {
+  /**
+   * Stores validated events as one unit (all or nothing) and publishes them; resolves once committed.
+   * Rejects with RunConflictError, EventRejectedError or StoreUnavailableError.
+   */
+  submit: (events: AgentEvent[]) => Promise<IngestResult>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { ingest: Ingest }
+}
+
+export default fp<{ config: Config }>(async (app) => {
+  // The relay's groups may have been published after all (a slow instance): only missing offsets go out.
+  const relay = new OutboxRelay({ store: app.store, publish: async (events) => { await app.fanout.publishMany(events, true) }, log: app.log })
+  const groups = new GroupCommit({
+    store: app.store,
+    log: app.log,
+    async publish (events, duplicates, outboxId) {
+      if (events.length > 0) await app.fanout.publishMany(events)
+      if (duplicates.length > 0) await app.fanout.publishMany(duplicates, true)
+      if (outboxId !== undefined) relay.published(outboxId)
+    }
+  })
+  if (app.store.kind === 'postgres') relay.start()
+  // At boot, first thing: what an instance stored and never published before it died goes out now.
+  await relay.tick(true)
+
+  app.decorate('ingest', {
+    async submit (events) {
+      const { stored, duplicates } = await groups.submit(events)
+      app.metrics?.ingested(stored, duplicates.length)
+      return { event_ids: events.map((e) => e.event_id), stored: stored.length, duplicates: duplicates.length }
+    }
+  })
+  app.addHook('onClose', async () => {
+    await groups.drain()
+    await relay.stop()
+  })
+}, { name: 'ingest', fastify: '5.x', dependencies: ['store', 'fanout'] })
