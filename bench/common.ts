@@ -1,8 +1,18 @@
 // What the bench's processes share: stack names, user naming, the event-to-user mapping, clocks and IPC shapes.
 
 export type Stack = 'gateway' | 'baseline' | 'socketio'
-export type Scenario = 'fanout' | 'ingest'
+/**
+ * fanout: wire frames published straight into Redis. The ingest scenarios go through the gateway's durable path:
+ * HTTP batches of --batch events, HTTP one event per request from 64 producers, or the Redis ingest stream (XADD).
+ */
+export type IngestScenario = 'ingest-batch' | 'ingest-single' | 'ingest-stream'
+export type Scenario = 'fanout' | IngestScenario
 export const STACKS: readonly Stack[] = ['gateway', 'baseline', 'socketio']
+export const INGEST_SCENARIOS: readonly IngestScenario[] = ['ingest-batch', 'ingest-single', 'ingest-stream']
+export const SCENARIOS: readonly Scenario[] = ['fanout', ...INGEST_SCENARIOS]
+export function isIngest (scenario: Scenario): scenario is IngestScenario {
+  return scenario !== 'fanout'
+}
 
 /** Every stack's user channel has the gateway's shape, so Redis does the same work for each. */
 export const KEY_PREFIX = 'bench:'
@@ -65,11 +75,17 @@ export type LoadgenCommand =
 
 /** Load generator → parent. */
 export type LoadgenReply =
-  | { kind: 'connected', ok: number, failed: number, firstError?: string }
+  | { kind: 'connected', ok: number, failed: number, firstError?: string, elapsedMs: number, positions: StreamPositions }
   | { kind: 'count', received: number, inWindow: number, closed: number }
   | { kind: 'result', received: number, inWindow: number, expected: number, lost: number, duplicates: number, closed: number, histogram: number[], maxUs: number }
   | { kind: 'closed' }
   | { kind: 'reset' }
+
+/**
+ * Where each user's stream stands, as the gateway sees it (the gateway stack only): `seq[u]` is the last offset
+ * handed out for user u, `epoch[u]` the stream's epoch ('' when unknown). The welcome frame reports it per socket.
+ */
+export interface StreamPositions { seq: number[], epoch: string[] }
 
 /** Parent → publisher. */
 export interface PublisherCommand {
@@ -85,7 +101,15 @@ export interface PublisherCommand {
   users: number
   seed: number
   batch: number
+  /** Concurrent producers (connections) of ingest-single; requests in flight at most, for ingest-batch. */
+  producers: number
   sioMode: 'classic' | 'sharded'
+  /** fanout, gateway: the users' stream positions to continue from (offsets contiguous per user). */
+  streams?: StreamPositions
+  /** fanout, gateway: the hot history the gateway's broker keeps (HISTORY_SIZE, HISTORY_TTL_S). */
+  history: { size: number, ttlMs: number }
+  /** ingest-stream: the gateway's ingest stream (REDIS_KEY_PREFIX + "ingest"). */
+  streamKey: string
 }
 
 /** Publisher → parent. */
@@ -95,5 +119,7 @@ export interface PublisherReply {
   /** Events the gateway refused or that failed in transit (ingest): not expected anywhere. */
   failed: number[]
   elapsedMs: number
+  /** fanout, gateway: the last offset published per user, where the next round (or ingest) goes on. */
+  streamSeq?: number[]
   error?: string
 }

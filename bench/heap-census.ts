@@ -78,6 +78,7 @@ async function main (): Promise<void> {
         placement: 'mixed',
         seed: 7,
         batch: 50,
+        producers: 64,
         addressOffset: n + 7,
         redisUrl: redis.url,
         pgUrl: schema.url,

@@ -31,13 +31,16 @@ export async function stopRedis (r: RedisServer): Promise<void> {
 
 export interface PgSchema { url: string, schema: string, drop: () => Promise<void> }
 
-/** A schema of the bench's own; the gateways migrate it at boot. */
-export async function createSchema (url: string, schema: string): Promise<PgSchema> {
+/**
+ * A schema of the bench's own; the gateways migrate it at boot. With `create: false` only the name is reserved:
+ * the gateways booting together create it themselves, as they would on an empty database.
+ */
+export async function createSchema (url: string, schema: string, create = true): Promise<PgSchema> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   await client.connect()
   try {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await client.query(`CREATE SCHEMA ${schema}`)
+    if (create) await client.query(`CREATE SCHEMA ${schema}`)
   } finally { await client.end() }
   return {
     url,
@@ -65,11 +68,46 @@ export async function truncateEvents (url: string, schema: string): Promise<void
  * The PostgreSQL backends serving the gateways, found by the application_name the gateways' pools announce
  * (PGAPPNAME): their CPU is the database's share of the ingest scenario's cost.
  */
-export async function backendPids (url: string, appName: string): Promise<number[]> {
+export async function backendPids (url: string, appNames: string[]): Promise<number[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   await client.connect()
   try {
-    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [appName])
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = ANY($1::text[])', [appNames])
     return rows.map((r) => r.pid)
   } finally { await client.end() }
+}
+
+async function withPg<T> (url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try { return await work(client) } finally { await client.end().catch(() => undefined) }
+}
+
+/** The users' stream rows (last offset handed out, epoch) as the gateways' ingest left them. */
+export async function readStreams (url: string, schema: string): Promise<Map<string, { seq: number, epoch: string }>> {
+  return await withPg(url, async (client) => {
+    const { rows } = await client.query<{ user_id: string, seq: string, epoch: string }>(`SELECT user_id, seq, epoch FROM ${schema}.user_streams`)
+    return new Map(rows.map((r) => [r.user_id, { seq: Number(r.seq), epoch: r.epoch }]))
+  })
+}
+
+/**
+ * Records the offsets a fanout round published as handed out, as ingest would have: an ingest round that follows
+ * continues after them instead of reusing offsets the sockets have already seen (and would drop as old).
+ */
+export async function saveStreams (url: string, schema: string, streams: Array<{ user: string, seq: number, epoch: string }>): Promise<void> {
+  await withPg(url, async (client) => {
+    await client.query(`INSERT INTO ${schema}.user_streams (user_id, seq, epoch)
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+      ON CONFLICT (user_id) DO UPDATE SET seq = GREATEST(${schema}.user_streams.seq, EXCLUDED.seq)`,
+    [streams.map((s) => s.user), streams.map((s) => s.seq), streams.map((s) => s.epoch)])
+  })
+}
+
+/** Events stored with `stored_at` in [from, to) (wall-clock ms): the denominator of CPU per stored event. */
+export async function storedBetween (url: string, schema: string, fromMs: number, toMs: number): Promise<number> {
+  return await withPg(url, async (client) => {
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.events WHERE stored_at >= to_timestamp($1) AND stored_at < to_timestamp($2)`, [fromMs / 1000, toMs / 1000])
+    return Number(rows[0]?.n ?? 0)
+  })
 }

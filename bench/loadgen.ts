@@ -3,7 +3,7 @@
 // so its own CPU stays small beside the servers' on a 2-core box.
 import WebSocket from 'ws'
 import { signDevToken } from '../src/plugins/app/auth/dev-verifier.js'
-import { MARK, nowUs, userName, userOf, type LoadgenCommand, type Stack } from './common.js'
+import { MARK, nowUs, userName, userOf, type LoadgenCommand, type Stack, type StreamPositions } from './common.js'
 import { bucketOf, newHistogram } from './histogram.js'
 import { onCommand, send } from './ipc.js'
 
@@ -58,8 +58,18 @@ function tokenOf (user: number, secret: string): Promise<string> {
   return t
 }
 
+interface Opened { socket: WebSocket, seq: number, epoch: string }
+
+/** The gateway's welcome carries the user's stream position: where the publisher's offsets must go on from. */
+function welcomePosition (text: string): { seq: number, epoch: string } {
+  try {
+    const data = (JSON.parse(text) as { data?: { seq?: unknown, epoch?: unknown } }).data
+    return { seq: typeof data?.seq === 'number' ? data.seq : 0, epoch: typeof data?.epoch === 'string' ? data.epoch : '' }
+  } catch { return { seq: 0, epoch: '' } }
+}
+
 /** Opens one socket and resolves once the server says it is subscribed (the stack's welcome frame). */
-async function open (stack: Stack, base: string, user: number, localAddress: string, secret: string, timeoutMs: number): Promise<WebSocket> {
+async function open (stack: Stack, base: string, user: number, localAddress: string, secret: string, timeoutMs: number): Promise<Opened> {
   const name = userName(user)
   const common = { localAddress, perMessageDeflate: false, handshakeTimeout: timeoutMs }
   const socket = stack === 'gateway'
@@ -67,7 +77,7 @@ async function open (stack: Stack, base: string, user: number, localAddress: str
     : stack === 'baseline'
       ? new WebSocket(`${base}/?user=${name}`, common)
       : new WebSocket(`${base}/socket.io/?EIO=4&transport=websocket`, common)
-  return await new Promise<WebSocket>((resolve, reject) => {
+  return await new Promise<Opened>((resolve, reject) => {
     const timer = setTimeout(() => { socket.terminate(); reject(new Error('no welcome frame in time')) }, timeoutMs)
     let ready = false
     socket.on('error', (err) => { if (!ready) { clearTimeout(timer); reject(err) } })
@@ -88,7 +98,7 @@ async function open (stack: Stack, base: string, user: number, localAddress: str
       }
       ready = true
       clearTimeout(timer)
-      resolve(socket)
+      resolve({ socket, ...(stack === 'gateway' ? welcomePosition(text) : { seq: 0, epoch: '' }) })
     })
   })
 }
@@ -98,7 +108,9 @@ async function connectAll (cmd: Extract<LoadgenCommand, { cmd: 'connect' }>): Pr
   let ok = 0
   let failed = 0
   let firstError: string | undefined
+  const started = performance.now()
   const opened: Array<WebSocket | null> = new Array<WebSocket | null>(cmd.sockets.length).fill(null)
+  const positions: StreamPositions = { seq: [], epoch: [] }
   // A fixed pool of workers: bounded concurrency, and each worker is bounded by the per-socket timeout.
   const worker = async (): Promise<void> => {
     while (next < cmd.sockets.length) {
@@ -106,7 +118,10 @@ async function connectAll (cmd: Extract<LoadgenCommand, { cmd: 'connect' }>): Pr
       const [user, server] = cmd.sockets[i]!
       const local = cmd.localAddresses[i % cmd.localAddresses.length]!
       try {
-        opened[i] = await open(cmd.stack, cmd.servers[server]!.url, user, local, cmd.devSecret, cmd.timeoutMs)
+        const o = await open(cmd.stack, cmd.servers[server]!.url, user, local, cmd.devSecret, cmd.timeoutMs)
+        opened[i] = o.socket
+        // Two sockets of a user may see different positions only if something was published meanwhile: keep the later.
+        if (o.seq >= (positions.seq[user] ?? -1)) { positions.seq[user] = o.seq; positions.epoch[user] = o.epoch }
         ok++
       } catch (err) {
         failed++
@@ -115,6 +130,7 @@ async function connectAll (cmd: Extract<LoadgenCommand, { cmd: 'connect' }>): Pr
     }
   }
   await Promise.all(Array.from({ length: Math.min(cmd.concurrency, cmd.sockets.length) }, worker))
+  const elapsedMs = performance.now() - started
   sockets = []
   users = []
   opened.forEach((s, i) => {
@@ -123,7 +139,7 @@ async function connectAll (cmd: Extract<LoadgenCommand, { cmd: 'connect' }>): Pr
     users.push(cmd.sockets[i]![0])
   })
   running = true
-  send({ kind: 'connected', ok, failed, ...(firstError ? { firstError } : {}) })
+  send({ kind: 'connected', ok, failed, elapsedMs, positions, ...(firstError ? { firstError } : {}) })
 }
 
 function finish (cmd: Extract<LoadgenCommand, { cmd: 'finish' }>): void {

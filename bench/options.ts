@@ -1,13 +1,14 @@
 // The bench's options: CLI flags, each also settable as BENCH_<NAME> in the environment; --full is the issue's setup.
 import { parseArgs } from 'node:util'
-import { STACKS, type Placement, type Stack } from './common.js'
+import { INGEST_SCENARIOS, SCENARIOS, STACKS, type Placement, type Scenario, type Stack } from './common.js'
+import { HEARTBEAT_INTERVAL_S } from './gateway-defaults.js'
 
 export type Mode = 'compare' | 'saturate' | 'profile'
 
 export interface Options {
   mode: Mode
   stacks: Stack[]
-  scenarios: Array<'fanout' | 'ingest'>
+  scenarios: Scenario[]
   sockets: number
   rate: number
   ingestRate: number
@@ -22,6 +23,7 @@ export interface Options {
   placement: Placement
   loadgens: number
   batch: number
+  producers: number
   pgUrl: string
   out: string
   logLevel: string
@@ -31,39 +33,52 @@ export interface Options {
   quietWaitS: number
 }
 
+/** A measured window spans two liveness sweeps at least, so every run contains the gateway's periodic work. */
+export const DEFAULT_DURATION_S = 2 * HEARTBEAT_INTERVAL_S
+
 export const USAGE = `npm run bench -- [flags]        (each flag also as env BENCH_<FLAG>, e.g. BENCH_SOCKETS=4000)
   --mode compare|saturate|profile   compare: every stack at --rate, --repeat times (default)
-                                    saturate: per stack, highest clean rate (p99 < 100 ms, nothing lost)
-                                    profile: the gateway under node --cpu-prof, fanout at --rate; summary printed
+                                    saturate: per stack and scenario, highest clean rate (p99 < 100 ms, nothing lost),
+                                    then gateway and baseline fanout at half the baseline's clean rate
+                                    profile: the gateway under node --cpu-prof, each scenario at its rate; summary printed
   --stacks gateway,baseline,socketio
-  --scenarios fanout,ingest         ingest runs the gateway only (the references have no ingest)
+  --scenarios fanout,ingest-batch,ingest-single,ingest-stream   (default: all; "ingest" = the three ingest ones)
+                    fanout: toWire frames (offsets contiguous per user) published into Redis as the gateway's
+                    broker does; ingest-batch: POST /api/v1/events, --batch events per request, alternating gateways;
+                    ingest-single: one event per POST from --producers keep-alive connections; ingest-stream: XADD
+                    one entry per event to the gateway's ingest stream. Ingest runs the gateway only.
   --sockets C       sockets, over C/2 users (default 2000)
   --rate R          fanout events/s (default 2000)
-  --ingest-rate R   ingest events/s (default 2000, the issue's p99 target rate)
-  --duration S      measured seconds per run (default 10), after --warmup S (default 3)
+  --ingest-rate R   events/s of each ingest scenario (default 2000, the p99 target rate)
+  --duration S      measured seconds per run (default ${DEFAULT_DURATION_S}: twice the gateway's HEARTBEAT_INTERVAL_S), after --warmup S (default 3)
   --repeat N        repetitions of compare, stacks interleaved (default 3)
   --sat-start R --sat-factor F --sat-steps N   saturation search: R, R*F, ... then 2 bisections (defaults 2000, 1.5, 7)
-  --ingest-sat-start R              first rate of the ingest scenario's search (default 1000)
+  --ingest-sat-start R              first rate of each ingest scenario's search (default 1000)
   --sio-adapter classic|sharded     Socket.IO's Redis adapter (default classic)
   --placement mixed|same|split      a user's 2 sockets: same server, split, or half of users each (default mixed)
   --loadgens N      load generator processes (default 2)
-  --batch N         events per ingest POST (default 50)
+  --batch N         events per POST of ingest-batch (default 50)
+  --producers N     concurrent producers: connections of ingest-single, requests in flight of ingest-batch (default 64)
   --pg-url URL      PostgreSQL (default postgres://postgres@127.0.0.1:5432/test)
   --out DIR         results and logs (default bench/results)
   --log-level L     the servers' LOG_LEVEL (default warn)
   --quiet-wait S    before each round, wait up to S s for other processes to use < 0.25 core (default 30)
-  --deadline-min M  hard stop for the whole bench (default 40)
-  --pin-servers     pin both servers to CPU 0 with taskset (the issue's "servers pinned to one core" runs)
-  --full            the issue's setup: 10,000 sockets, 5,000 users, 10,000 events/s, 20 s runs`
+  --deadline-min M  hard stop for the whole bench (default 60; 240 with --full)
+  --seed N          the event-to-user hash's seed (default 7)
+  --pin-servers     pin both servers to CPU 0 with taskset (servers on one core, the load on the other)
+  --full            the target setup: 10,000 sockets, 5,000 users, fanout at 10,000 events/s, 5 s warm-up
+  --help, -h        this text
+Every server runs with the gateway's defaults (heartbeats included); only UPGRADE_RATE and MAX_SOCKETS are raised
+so the load can connect its sockets at once. Each server's event-loop delay (p99, max) is reported for every run.`
 
 const FLAGS = {
   mode: 'compare',
   stacks: STACKS.join(','),
-  scenarios: 'fanout,ingest',
+  scenarios: SCENARIOS.join(','),
   sockets: '2000',
   rate: '2000',
   'ingest-rate': '2000',
-  duration: '10',
+  duration: String(DEFAULT_DURATION_S),
   warmup: '3',
   repeat: '3',
   'sat-start': '2000',
@@ -74,17 +89,18 @@ const FLAGS = {
   placement: 'mixed',
   loadgens: '2',
   batch: '50',
+  producers: '64',
   'pg-url': 'postgres://postgres@127.0.0.1:5432/test',
   out: 'bench/results',
   'log-level': 'warn',
   'quiet-wait': '30',
-  'deadline-min': '40',
+  'deadline-min': '60',
   seed: '7'
 } as const
 type Flag = keyof typeof FLAGS
 
 // The --full preset sits between the defaults and what the user sets: explicit flags still win.
-const FULL: Partial<Record<Flag, string>> = { sockets: '10000', rate: '10000', duration: '20', warmup: '5', 'sat-start': '5000', 'deadline-min': '120' }
+const FULL: Partial<Record<Flag, string>> = { sockets: '10000', rate: '10000', warmup: '5', 'sat-start': '5000', 'deadline-min': '240' }
 
 function envName (flag: string): string {
   return `BENCH_${flag.toUpperCase().replaceAll('-', '_')}`
@@ -111,7 +127,8 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options |
     return given ?? (full ? FULL[flag] : undefined) ?? FLAGS[flag]
   }
   const stacks = get('stacks').split(',').map((s) => oneOf('stacks', s.trim(), STACKS))
-  const scenarios = get('scenarios').split(',').map((s) => oneOf('scenarios', s.trim(), ['fanout', 'ingest'] as const))
+  const named = get('scenarios').split(',').flatMap((s): readonly Scenario[] => s.trim() === 'ingest' ? INGEST_SCENARIOS : [oneOf('scenarios', s.trim(), SCENARIOS)])
+  const scenarios = SCENARIOS.filter((s) => named.includes(s))
   const sockets = positive('sockets', get('sockets'))
   if (sockets % 2 !== 0) throw new Error('--sockets must be even: C sockets over C/2 users')
   return {
@@ -132,6 +149,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options |
     placement: oneOf('placement', get('placement'), ['mixed', 'same', 'split'] as const),
     loadgens: positive('loadgens', get('loadgens')),
     batch: positive('batch', get('batch')),
+    producers: positive('producers', get('producers')),
     pgUrl: get('pg-url'),
     out: get('out'),
     logLevel: get('log-level'),

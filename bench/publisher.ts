@@ -1,17 +1,19 @@
 // Publisher process: events for random users at a fixed rate, in the form each stack consumes them.
-// fanout: PUBLISH straight into the stack's Redis channels (for the gateway, the frame its ingest would publish);
-// ingest: POST /api/v1/events batches to the gateways, which store then publish.
-import { Agent, request } from 'node:http'
+// fanout: the wire frame ingest publishes (`toWire`, offsets contiguous per user), through the gateway broker's own
+// script (hot history + PUBLISH); the references get the same bytes. ingest-*: the gateway's three ways in.
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Emitter } from '@socket.io/redis-emitter'
 import { Redis } from 'ioredis'
-import { toFrame, type AgentEvent } from '../src/events/envelope.js'
-import { channelOf, marker, nowUs, userName, userOf, type PublisherCommand, type PublisherReply } from './common.js'
+import { Pool } from 'undici'
+import { toWire, type AgentEvent } from '../src/events/envelope.js'
+import { createRedisBroker } from '../src/plugins/app/fanout/redis-broker.js'
+import { channelOf, KEY_PREFIX, marker, nowUs, userName, userOf, type PublisherCommand, type PublisherReply } from './common.js'
 import { onCommand, send } from './ipc.js'
 
 const REASONING = 'Comparing this month\'s compute spend with the last three months to find the services that grew fastest'
-const MAX_INFLIGHT_POSTS = 64
+/** The epoch of the references' frames: they keep no stream, but their frames have the gateway's size. */
+const REFERENCE_EPOCH = 'bench0000000'
 
 let redis: Redis | null = null
 function redisOf (url: string): Redis {
@@ -24,86 +26,125 @@ function context (user: string, tag: string): AgentEvent['context'] {
   return { user_id: user, thread_id: `thread_${tag}_${user}`, run_id: `run_${tag}_${user}`, request_id: `req_${tag}_${user}` }
 }
 
-/** The gateway's frame for one event, serialized once: what its ingest publishes after storing. */
-function gatewayFrame (seq: number, user: string, tag: string): string {
-  const event: AgentEvent = {
-    event_id: `evt_${tag}_${seq}`,
+function agentEvent (n: number, user: string, tag: string): AgentEvent {
+  return {
+    event_id: `evt_${tag}_${n}`,
     type: 'agent_thinking',
     timestamp: Date.now() / 1000,
     context: context(user, tag),
     agent_name: 'bench_agent',
-    fields: { reasoning: REASONING, step_number: seq % 100 },
-    data: { bench: marker(seq, nowUs()) }
+    fields: { reasoning: REASONING, step_number: n % 100 },
+    data: { bench: marker(n, nowUs()) }
   }
-  return JSON.stringify(toFrame(event))
 }
 
-type Emit = (seq: number) => Promise<unknown>
+type Emit = (n: number) => Promise<unknown>
 
-function fanoutEmitter (cmd: PublisherCommand, tag: string): Emit {
+/** Per-user offsets as the gateway hands them out: the last one per user, counted on from where the stream stands. */
+interface Offsets { seq: number[], epoch: string[] }
+
+function fanoutEmitter (cmd: PublisherCommand, tag: string, offsets: Offsets): Emit {
   const client = redisOf(cmd.redisUrl)
-  if (cmd.stack !== 'socketio') {
-    // The baseline gets byte-for-byte the gateway's frame: same size on the wire, same work for Redis.
-    return (seq) => {
-      const user = userName(userOf(seq, cmd.users, cmd.seed))
-      return client.publish(channelOf(user), gatewayFrame(seq, user, tag))
+  const wire = (n: number, u: number): { user: string, seq: number, frame: string } => {
+    const user = userName(u)
+    const seq = ++offsets.seq[u]!
+    return { user, seq, frame: toWire({ ...agentEvent(n, user, tag), seq, epoch: offsets.epoch[u] || REFERENCE_EPOCH }) }
+  }
+  if (cmd.stack === 'gateway') {
+    // The gateway broker's own publish: its Lua script adds the frame to the user's hot history and PUBLISHes it,
+    // so a socket whose cursor sees a gap fills it from there, as in production. This process never subscribes.
+    const idle = new Redis(cmd.redisUrl, { lazyConnect: true })
+    const broker = createRedisBroker({ command: client, subscriber: idle, sharded: false, connect: () => Promise.reject(new Error('not used')) },
+      () => undefined, KEY_PREFIX, cmd.history)
+    return (n) => {
+      const { user, seq, frame } = wire(n, userOf(n, cmd.users, cmd.seed))
+      return broker.publishEvent(user, seq, frame)
     }
   }
-  const frameObject = (seq: number, user: string): unknown => JSON.parse(gatewayFrame(seq, user, tag))
+  if (cmd.stack === 'baseline') {
+    // Byte-for-byte the gateway's frame, on a channel of the gateway's shape: same size on the wire, same Redis fanout.
+    return (n) => {
+      const { user, frame } = wire(n, userOf(n, cmd.users, cmd.seed))
+      return client.publish(channelOf(user), frame)
+    }
+  }
+  const frameObject = (n: number): { user: string, frame: unknown } => {
+    const { user, frame } = wire(n, userOf(n, cmd.users, cmd.seed))
+    return { user, frame: JSON.parse(frame) }
+  }
   if (cmd.sioMode === 'classic') {
     const emitter = new Emitter(client)
-    return async (seq) => {
-      const user = userName(userOf(seq, cmd.users, cmd.seed))
-      emitter.to(`user:${user}`).emit('agent_event', frameObject(seq, user))
+    return async (n) => {
+      const { user, frame } = frameObject(n)
+      emitter.to(`user:${user}`).emit('agent_event', frame)
     }
   }
   // The sharded adapter has no emitter: publish its ClusterAdapter BROADCAST message on the room's shard channel.
-  return (seq) => {
-    const user = userName(userOf(seq, cmd.users, cmd.seed))
+  return (n) => {
+    const { user, frame } = frameObject(n)
     const room = `user:${user}`
     const message = {
       uid: 'emitter',
       nsp: '/',
       type: 3,
-      data: { opts: { rooms: [room], except: [], flags: {} }, packet: { type: 2, data: ['agent_event', frameObject(seq, user)], nsp: '/' } }
+      data: { opts: { rooms: [room], except: [], flags: {} }, packet: { type: 2, data: ['agent_event', frame], nsp: '/' } }
     }
     return client.spublish(`socket.io#/#${room}#`, JSON.stringify(message))
   }
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_POSTS })
-let inflight = 0
-
-function post (base: string, cmd: PublisherCommand, body: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(`${base}/api/v1/events`, {
-      method: 'POST',
-      agent,
-      timeout: 30000,
-      headers: { 'content-type': 'application/json', 'x-service-id': cmd.service.id, 'x-service-secret': cmd.service.secret }
-    }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-      res.on('error', () => resolve(0))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', () => resolve(0))
-    req.end(body)
-  })
-}
-
-function ingestEvent (seq: number, cmd: PublisherCommand, tag: string): object {
-  const user = userName(userOf(seq, cmd.users, cmd.seed))
+/** An event as a producer sends it; the marker's timestamp is taken now, just before it leaves. */
+function ingestEvent (n: number, cmd: PublisherCommand, tag: string): object {
+  const user = userName(userOf(n, cmd.users, cmd.seed))
   return {
     type: 'agent_thinking',
-    event_id: `evt_${tag}_${seq}`,
+    event_id: `evt_${tag}_${n}`,
     context: context(user, tag),
     agent_name: 'bench_agent',
     reasoning: REASONING,
-    step_number: seq % 100,
-    data: { bench: marker(seq, nowUs()) }
+    step_number: n % 100,
+    data: { bench: marker(n, nowUs()) }
   }
 }
+
+/** POSTs to the gateways over keep-alive connections, alternating between them; bodies are built when they leave. */
+class Producers {
+  private readonly pools: Pool[]
+  private turn = 0
+  inflight = 0
+
+  constructor (private readonly cmd: PublisherCommand) {
+    // ingest-single: `producers` connections in all, each a producer with one request at a time.
+    const perGateway = Math.max(1, Math.ceil(cmd.producers / cmd.http.length))
+    this.pools = cmd.http.map((base) => new Pool(base, { connections: perGateway, pipelining: 1, keepAliveTimeout: 60_000 }))
+  }
+
+  /** Resolves true when the gateway answered 202 (stored, or already stored). */
+  async post (body: string): Promise<boolean> {
+    const pool = this.pools[this.turn++ % this.pools.length]!
+    this.inflight++
+    try {
+      const res = await pool.request({
+        path: '/api/v1/events',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-service-id': this.cmd.service.id, 'x-service-secret': this.cmd.service.secret },
+        body,
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000
+      })
+      await res.body.dump()
+      return res.statusCode === 202
+    } catch {
+      return false
+    } finally { this.inflight-- }
+  }
+
+  async close (): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.close().catch(() => undefined)))
+  }
+}
+
+let offsets: Offsets | null = null
 
 async function run (cmd: PublisherCommand): Promise<PublisherReply> {
   const tag = randomBytes(4).toString('hex')
@@ -111,10 +152,19 @@ async function run (cmd: PublisherCommand): Promise<PublisherReply> {
   const failed: number[] = []
   const pending = new Set<Promise<unknown>>()
   const track = (p: Promise<unknown>): void => { pending.add(p); p.then(() => pending.delete(p), () => pending.delete(p)) }
-  const emit = cmd.scenario === 'fanout' ? fanoutEmitter(cmd, tag) : null
+  if (cmd.scenario === 'fanout') {
+    // The gateway's positions come from the parent (the welcome frames, then PostgreSQL); the references count on.
+    offsets = cmd.streams ? { seq: [...cmd.streams.seq], epoch: [...cmd.streams.epoch] } : offsets ?? { seq: new Array<number>(cmd.users).fill(0), epoch: [] }
+  }
+  const emit = cmd.scenario === 'fanout'
+    ? fanoutEmitter(cmd, tag, offsets!)
+    : cmd.scenario === 'ingest-stream'
+      ? ((client: Redis) => (n: number) => client.xadd(cmd.streamKey, '*', 'event', JSON.stringify(ingestEvent(n, cmd, tag))))(redisOf(cmd.redisUrl))
+      : null
+  const producers = emit === null ? new Producers(cmd) : null
+  const single = cmd.scenario === 'ingest-single'
   let queued: number[] = []
   let next = 0
-  let target = 0
   const start = performance.now()
   // Open loop: each 1 ms tick sends what is due by then. Bounded: a publisher that falls behind stops at the deadline.
   const deadline = start + cmd.durationMs + 10000
@@ -122,30 +172,28 @@ async function run (cmd: PublisherCommand): Promise<PublisherReply> {
     const due = Math.min(total, Math.floor((performance.now() - start) * cmd.rate / 1000))
     if (emit) {
       for (; next < due; next++) {
-        const seq = next
-        track(emit(seq).catch(() => { failed.push(seq) }))
+        const n = next
+        track(emit(n).catch(() => { failed.push(n) }))
       }
     } else {
       for (; next < due; next++) queued.push(next)
-      // Batches of `batch`; when every connection is busy the queue grows and leaves in bigger batches later.
-      while (queued.length > 0 && inflight < MAX_INFLIGHT_POSTS) {
-        const seqs = queued.slice(0, Math.min(cmd.batch, 500))
-        queued = queued.slice(seqs.length)
-        const body = JSON.stringify({ events: seqs.map((s) => ingestEvent(s, cmd, tag)) })
-        inflight++
-        const base = cmd.http[target++ % cmd.http.length]!
-        track(post(base, cmd, body).then((status) => {
-          inflight--
-          if (status !== 202) failed.push(...seqs)
-        }))
+      // When every producer is busy the queue grows: the events wait (and the rate achieved falls short of R).
+      while (queued.length > 0 && producers!.inflight < cmd.producers) {
+        const ns = queued.slice(0, single ? 1 : cmd.batch)
+        queued = queued.slice(ns.length)
+        const body = single ? JSON.stringify(ingestEvent(ns[0]!, cmd, tag)) : JSON.stringify({ events: ns.map((n) => ingestEvent(n, cmd, tag)) })
+        track(producers!.post(body).then((ok) => { if (!ok) failed.push(...ns) }))
       }
     }
     await sleep(1)
   }
   // What is in flight may finish; bounded too.
   await Promise.race([Promise.all(pending), sleep(15000)])
+  await producers?.close()
   const sent = next - queued.length
-  return { kind: 'done', sent, failed, elapsedMs: performance.now() - start }
+  const reply: PublisherReply = { kind: 'done', sent, failed, elapsedMs: performance.now() - start }
+  if (cmd.scenario === 'fanout' && cmd.stack === 'gateway') reply.streamSeq = offsets!.seq
+  return reply
 }
 
 onCommand<PublisherCommand>(async (cmd) => {

@@ -4,12 +4,13 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Scenario, Stack } from './common.js'
+import { isIngest, type Scenario, type Stack } from './common.js'
+import { HEARTBEAT_INTERVAL_S } from './gateway-defaults.js'
 import { createSchema, startRedis, stopRedis, type PgSchema, type RedisServer } from './infra.js'
 import { parseOptions, USAGE, type Options } from './options.js'
 import { adoptPidFile, installCleanup, stopAll } from './procs.js'
 import { formatProfile, summarizeProfiles } from './profile-summary.js'
-import { ratioTable, roundLine, saturationTable, summarize, summaryTable, type SaturationResult } from './report.js'
+import { loopDelayTable, ratioTable, roundLine, saturationTable, summarize, summaryTable, type SaturationResult } from './report.js'
 import { Session, type RoundResult } from './session.js'
 import { judge } from './targets.js'
 
@@ -39,6 +40,7 @@ function session (o: Options, stack: Stack, runDir: string, cpuProfDir: string |
     placement: o.placement,
     seed: o.seed,
     batch: o.batch,
+    producers: o.producers,
     addressOffset: sessionCount++,
     redisUrl: redis.url,
     pgUrl: schema.url,
@@ -62,19 +64,24 @@ async function compare (o: Options, runDir: string): Promise<RoundResult[]> {
       const s = session(o, stack, runDir)
       try {
         await s.start()
-        say(`[${rep}/${o.repeat}] ${stack}: ${s.connected} sockets connected`)
-        if (o.scenarios.includes('fanout')) {
-          const r = await s.round('fanout', o.rate, o.durationS, o.warmupS)
-          results.push(r); say(`  ${roundLine(r)}`)
-        }
-        if (stack === 'gateway' && o.scenarios.includes('ingest')) {
-          const r = await s.round('ingest', o.ingestRate, o.durationS, o.warmupS)
+        say(`[${rep}/${o.repeat}] ${stack}: ${s.connected} sockets connected in ${s.connectS.toFixed(1)} s`)
+        for (const scenario of scenariosOf(o, stack)) {
+          const r = await s.round(scenario, rateOf(o, scenario), o.durationS, o.warmupS)
           results.push(r); say(`  ${roundLine(r)}`)
         }
       } finally { await s.stop() }
     }
   }
   return results
+}
+
+/** The references have no ingest: they run the fanout only. */
+function scenariosOf (o: Options, stack: Stack): Scenario[] {
+  return o.scenarios.filter((s) => stack === 'gateway' || !isIngest(s))
+}
+
+function rateOf (o: Options, scenario: Scenario): number {
+  return isIngest(scenario) ? o.ingestRate : o.rate
 }
 
 /** Geometric steps up to the first unclean rate, then two bisections; a session whose sockets dropped is restarted. */
@@ -96,7 +103,7 @@ async function saturate (o: Options, runDir: string, stack: Stack, scenario: Sce
   let good: number | null = null
   let bad: number | null = null
   try {
-    let rate = scenario === 'ingest' ? o.ingestSatStart : o.satStart
+    let rate = isIngest(scenario) ? o.ingestSatStart : o.satStart
     for (let i = 0; i < o.satSteps; i++) {
       if (await tryRate(rate)) { good = rate; rate = Math.round(rate * o.satFactor / 100) * 100 } else { bad = rate; break }
     }
@@ -125,7 +132,7 @@ async function profile (o: Options, runDir: string): Promise<string> {
     try {
       await s.start()
       say(`gateway (under --cpu-prof): ${s.connected} sockets connected`)
-      round = await s.round(scenario, scenario === 'fanout' ? o.rate : o.ingestRate, o.durationS, o.warmupS)
+      round = await s.round(scenario, rateOf(o, scenario), o.durationS, o.warmupS)
       say(`  ${roundLine(round)}`)
     } finally { await s.stop() } // SIGTERM: the gateways exit cleanly and write their profiles.
     const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f))
@@ -135,6 +142,24 @@ async function profile (o: Options, runDir: string): Promise<string> {
     parts.push(`profiles: ${files.map((f) => f.slice(root.length + 1)).join(', ')}`, '', formatProfile(summary), '')
   }
   return parts.join('\n')
+}
+
+/**
+ * The p99 comparison at half the baseline's highest clean rate: gateway and baseline fanout, one session each, at
+ * that rate, after the saturation searches found it.
+ */
+async function halfRate (o: Options, runDir: string, baselineBest: number): Promise<RoundResult[]> {
+  const rate = Math.max(100, Math.round(baselineBest / 2 / 100) * 100)
+  const out: RoundResult[] = []
+  for (const stack of ['baseline', 'gateway'] as const) {
+    const s = session(o, stack, runDir)
+    try {
+      await s.start()
+      const r = await s.round('fanout', rate, o.durationS, o.warmupS)
+      out.push(r); say(`  half the baseline's clean rate: ${roundLine(r)}`)
+    } finally { await s.stop() }
+  }
+  return out
 }
 
 /** The single-purpose benchmarks (resume, auth connects): each starts what it needs, so they run after the load is gone. */
@@ -162,20 +187,26 @@ async function main (): Promise<void> {
 
   say(`bench: mode ${o.mode}, ${o.sockets} sockets over ${o.sockets / 2} users, stacks ${o.stacks.join(',')}, scenarios ${o.scenarios.join(',')}, ` +
     `R ${o.rate} (ingest ${o.ingestRate}) ev/s, ${o.warmupS}+${o.durationS} s per run, Socket.IO adapter ${o.sioAdapter}, placement ${o.placement}${o.pinServers ? ', servers pinned to CPU 0' : ''}; logs in ${runDir}`)
+  if (o.durationS < 2 * HEARTBEAT_INTERVAL_S) {
+    say(`bench: WARNING: --duration ${o.durationS} s is shorter than two heartbeat intervals (${2 * HEARTBEAT_INTERVAL_S} s): a window may miss the liveness sweep, figures may hide its stall`)
+  }
   redis = await startRedis(join(runDir, 'redis.log'))
-  schema = await createSchema(o.pgUrl, `bench_${randomBytes(4).toString('hex')}`)
+  // Not created here: the first two gateways create and migrate it together at boot, as on an empty database.
+  schema = await createSchema(o.pgUrl, `bench_${randomBytes(4).toString('hex')}`, false)
 
   const report: string[] = []
   let results: RoundResult[] = []
   const saturation: SaturationResult[] = []
+  let half: RoundResult[] = []
   try {
     if (o.mode === 'compare') {
       results = await compare(o, runDir)
     } else if (o.mode === 'saturate') {
       for (const stack of o.stacks) {
-        if (o.scenarios.includes('fanout')) saturation.push(await saturate(o, runDir, stack, 'fanout'))
-        if (stack === 'gateway' && o.scenarios.includes('ingest')) saturation.push(await saturate(o, runDir, stack, 'ingest'))
+        for (const scenario of scenariosOf(o, stack)) saturation.push(await saturate(o, runDir, stack, scenario))
       }
+      const baseBest = saturation.find((s) => s.stack === 'baseline' && s.scenario === 'fanout')?.best
+      if (baseBest && o.stacks.includes('gateway') && o.scenarios.includes('fanout')) half = await halfRate(o, runDir, baseBest)
       results = saturation.flatMap((s) => s.steps)
     } else {
       report.push(await profile(o, runDir))
@@ -188,17 +219,20 @@ async function main (): Promise<void> {
       report.push(`## ${scenario}: medians of ${o.repeat} runs, ${o.sockets} sockets`, '', summaryTable(summaries, scenario), '')
       if (scenario === 'fanout') report.push(ratioTable(summaries, scenario), '')
     }
-    report.push('## Targets', '', judge(o, summaries, []))
+    report.push(`## Event-loop delay of each server over the measured window (ms; window ${o.durationS} s, heartbeat ${HEARTBEAT_INTERVAL_S} s)`, '', loopDelayTable(results), '')
+    report.push('## Targets', '', judge(o, summaries, [], []))
     report.push('', '## Resume', '', child('resume.js', ['--events', '1000', '--rounds', '5']))
     report.push('', '## Connects per second (auth)', '', child('auth-connect.js', ['--production']))
   } else if (o.mode === 'saturate') {
-    report.push(`## Saturation: highest rate with p99 < 100 ms and nothing lost, ${o.sockets} sockets`, '', saturationTable(saturation), '',
-      '## Targets', '', judge(o, [], saturation))
+    report.push(`## Saturation: highest rate with p99 < 100 ms and nothing lost, ${o.sockets} sockets`, '', saturationTable(saturation), '')
+    if (half.length > 0) report.push('## Fanout at half the baseline\'s highest clean rate', '', summaryTable(summarize(half), 'fanout'), '')
+    report.push(`## Event-loop delay of each server over the measured window (ms; window ${o.durationS} s, heartbeat ${HEARTBEAT_INTERVAL_S} s)`, '', loopDelayTable([...results, ...half]), '',
+      '## Targets', '', judge(o, [], saturation, half))
   }
   const text = report.join('\n')
   say(); say(text)
   writeFileSync(join(runDir, 'summary.md'), `${text}\n`)
-  writeFileSync(join(runDir, 'results.json'), JSON.stringify({ options: o, results, saturation: saturation.map((s) => ({ ...s, steps: undefined })) }, null, 2))
+  writeFileSync(join(runDir, 'results.json'), JSON.stringify({ options: o, results, half, saturation: saturation.map((s) => ({ ...s, steps: undefined })) }, null, 2))
   say(`\nwritten: ${join(runDir, 'summary.md')}, results.json`)
 }
 

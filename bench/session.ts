@@ -1,11 +1,17 @@
 // One stack's session: its two servers, the load generators and their sockets, then any number of measured rounds.
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { nowUs, serverOf, type LoadgenReply, type Placement, type PublisherCommand, type PublisherReply, type Scenario, type Stack } from './common.js'
+import { Redis } from 'ioredis'
+import { isIngest, KEY_PREFIX, nowUs, serverOf, userName, type LoadgenReply, type Placement, type PublisherCommand, type PublisherReply, type Scenario, type Stack, type StreamPositions } from './common.js'
+import { HISTORY } from './gateway-defaults.js'
 import { mergeInto, newHistogram, percentiles, type Percentiles } from './histogram.js'
-import { backendPids, truncateEvents } from './infra.js'
+import { backendPids, readStreams, saveStreams, storedBetween, truncateEvents } from './infra.js'
+import type { LoopDelayReply } from './loop-delay.js'
 import { ask, cpuUs, machineBusyUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
-import { DEV_SECRET, pgAppName, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
+import { DEV_SECRET, pgAppNames, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
+
+/** The gateway's ingest stream and its dead letters (stream-ingest: REDIS_KEY_PREFIX + "ingest"). */
+export const INGEST_STREAM = `${KEY_PREFIX}ingest`
 
 export interface SessionOptions extends StackOptions {
   stack: Stack
@@ -14,6 +20,8 @@ export interface SessionOptions extends StackOptions {
   placement: Placement
   seed: number
   batch: number
+  /** Concurrent producers of the HTTP ingest scenarios. */
+  producers: number
   /** Longest wait, before each round, for the rest of the machine to be quiet. */
   quietWaitS: number
   /** Rotated per session so TIME_WAIT left by the previous session's sockets never collides with this one's. */
@@ -34,10 +42,22 @@ export interface RoundResult {
   lost: number
   duplicates: number
   closedSockets: number
+  /** Seconds until every socket of the session had its welcome (the slower load generator). */
+  connectS: number
   rssIdleKbPerSocket: number
   rssLoadKbPerSocket: number
   /** Microseconds of CPU per delivered message, per role, over the measured window. */
   cpuUsPerMsg: { servers: number, redis: number, postgres: number, publisher: number, loadgen: number, all: number }
+  /**
+   * Ingest scenarios: events stored in PostgreSQL during the window, and CPU per stored event (µs) of each role
+   * of the durable path and of the three together (`durable` = servers + postgres + redis).
+   */
+  storedEvents: number
+  cpuUsPerStored: { servers: number, postgres: number, redis: number, durable: number }
+  /** ingest-stream: entries the gateway dead-lettered during the round. */
+  deadLettered: number
+  /** Each server's event-loop delay over the window (ms), from the preloaded probe. */
+  loopDelay: Array<{ server: string, p50: number, p99: number, max: number }>
   /** Both servers' CPU over the window, in cores (1.0 = one core busy). */
   serverCores: number
   /**
@@ -62,6 +82,9 @@ export class Session {
   private rssIdle = 0
   connected = 0
   connectFailed = 0
+  connectS = 0
+  /** Gateway: each user's stream position, from the welcome frames, then as the fanout rounds left it. */
+  private streams: StreamPositions = { seq: [], epoch: [] }
 
   constructor (private readonly o: SessionOptions, private readonly redis: Child) {}
 
@@ -100,6 +123,12 @@ export class Session {
       const limit = Math.ceil(sockets.length / 64) * timeoutMs + 60000
       return await ask(lg, { cmd: 'connect', stack: o.stack, servers, sockets, localAddresses: addresses, devSecret: DEV_SECRET, concurrency: 64, timeoutMs }, isReply('connected'), limit)
     }))
+    this.connectS = Math.max(...replies.map((r) => r.elapsedMs)) / 1000
+    for (const r of replies) {
+      r.positions.seq.forEach((seq, u) => {
+        if (seq !== null && seq >= (this.streams.seq[u] ?? -1)) { this.streams.seq[u] = seq; this.streams.epoch[u] = r.positions.epoch[u] ?? '' }
+      })
+    }
     this.connected = replies.reduce((n, r) => n + r.ok, 0)
     this.connectFailed = replies.reduce((n, r) => n + r.failed, 0)
     const firstError = replies.find((r) => r.firstError)?.firstError
@@ -113,7 +142,9 @@ export class Session {
     const running = this.running
     const publisher = this.publisher
     if (running === null || publisher === null) throw new Error('session not started')
-    if (scenario === 'ingest') await truncateEvents(o.pgUrl, o.pgSchema)
+    if (isIngest(scenario)) await truncateEvents(o.pgUrl, o.pgSchema)
+    const gatewayFanout = scenario === 'fanout' && o.stack === 'gateway'
+    if (gatewayFanout) await this.refreshStreams()
     await this.waitQuiet()
     await Promise.all(this.loadgens.map((lg) => ask(lg, { cmd: 'reset' }, isReply('reset'), 10000)))
 
@@ -133,7 +164,11 @@ export class Session {
       users,
       seed: o.seed,
       batch: o.batch,
-      sioMode: o.sioMode
+      producers: o.producers,
+      sioMode: o.sioMode,
+      history: HISTORY,
+      streamKey: INGEST_STREAM,
+      ...(gatewayFanout ? { streams: this.streams } : {})
     }
     const startUs = nowUs() + warmupMs * 1000
     const endUs = startUs + windowMs * 1000
@@ -150,13 +185,16 @@ export class Session {
       return { servers: of(roles.servers), redis: of(roles.redis), postgres: of(roles.postgres), publisher: of(roles.publisher), loadgen: of(roles.loadgen) }
     }
 
+    const dead0 = scenario === 'ingest-stream' ? await this.deadLetters() : 0
     const done = ask(publisher, command, (m): m is PublisherReply => (m as { kind?: unknown } | null)?.kind === 'done', warmupMs + windowMs + 60000)
     await sleep(warmupMs)
     // After the warm-up the pools have opened their connections: these are the backends of the window.
-    if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppName(o.pgSchema)).catch(() => [])
+    if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppNames(o.pgSchema)).catch(() => [])
     const cpu0 = cpu()
     const busy0 = machineBusyUs()
     const t0 = nowUs()
+    const wall0 = Date.now()
+    await this.loopDelay('reset')
     let rssPeak = 0
     // RSS sampled through the window: the peak under load is the figure, not one arbitrary instant.
     const samples = Math.max(1, Math.floor(windowMs / 500))
@@ -168,9 +206,12 @@ export class Session {
     const cpu1 = cpu()
     const busy1 = machineBusyUs()
     const t1 = nowUs()
+    const wall1 = Date.now()
+    const loopDelay = await this.loopDelay('read')
     const windowUs = t1 - t0
     const pub = await done
     if (pub.error) throw new Error(`publisher: ${pub.error}`)
+    if (gatewayFanout && pub.streamSeq) await this.recordStreams(pub.streamSeq)
 
     await this.drain()
     const results = await Promise.all(this.loadgens.map((lg) => ask(lg, { cmd: 'finish', sent: pub.sent, seed: o.seed, users, excluded: pub.failed }, isReply('result'), 60000)))
@@ -189,6 +230,11 @@ export class Session {
     const closedSockets = sum((r) => r.closed)
     const achievedRate = pub.sent / (pub.elapsedMs / 1000)
     const kbPerSocket = (kb: number): number => (kb - this.rssBefore) / Math.max(1, this.connected)
+    const storedEvents = isIngest(scenario) ? await storedBetween(o.pgUrl, o.pgSchema, wall0, wall1).catch(() => NaN) : 0
+    const perStored = (role: keyof typeof roles): number => isIngest(scenario) ? (cpu1[role] - cpu0[role]) / Math.max(1, storedEvents) : NaN
+    const cpuUsPerStored = { servers: perStored('servers'), postgres: perStored('postgres'), redis: perStored('redis'), durable: 0 }
+    cpuUsPerStored.durable = cpuUsPerStored.servers + cpuUsPerStored.postgres + cpuUsPerStored.redis
+    const deadLettered = scenario === 'ingest-stream' ? await this.deadLetters() - dead0 : 0
     const ours = (Object.keys(roles) as Array<keyof typeof roles>).reduce((sum, role) => sum + cpu1[role] - cpu0[role], 0)
     return {
       stack: o.stack,
@@ -204,6 +250,11 @@ export class Session {
       lost,
       duplicates,
       closedSockets,
+      connectS: this.connectS,
+      storedEvents,
+      cpuUsPerStored,
+      deadLettered,
+      loopDelay,
       rssIdleKbPerSocket: kbPerSocket(this.rssIdle),
       rssLoadKbPerSocket: kbPerSocket(rssPeak),
       cpuUsPerMsg,
@@ -211,8 +262,47 @@ export class Session {
       foreignCores: Math.max(0, (busy1 - busy0 - ours) / windowUs),
       windowStartUs: t0,
       windowEndUs: t1,
-      clean: latency.p99 < 100 && lost === 0 && duplicates === 0 && closedSockets === 0 && this.connectFailed === 0 && achievedRate >= 0.97 * rate
+      clean: latency.p99 < 100 && lost === 0 && duplicates === 0 && closedSockets === 0 && this.connectFailed === 0 && deadLettered === 0 && achievedRate >= 0.97 * rate
     }
+  }
+
+  /** Resets (window start) or reads (window end) every server's event-loop delay histogram. */
+  private async loopDelay (op: 'reset' | 'read'): Promise<RoundResult['loopDelay']> {
+    const accept = (m: unknown): m is LoopDelayReply => (m as Partial<LoopDelayReply> | null)?.kind === 'loop-delay' && (m as LoopDelayReply).op === op
+    return await Promise.all((this.running?.servers ?? []).map(async (s) => {
+      const r = await ask(s.child, { cmd: 'loop-delay', op }, accept, 5000).catch(() => null)
+      return { server: s.child.name, p50: r?.p50 ?? NaN, p99: r?.p99 ?? NaN, max: r?.max ?? NaN }
+    }))
+  }
+
+  /** PostgreSQL's view of the streams wins where it has a row: an ingest round may have handed out offsets since. */
+  private async refreshStreams (): Promise<void> {
+    const rows = await readStreams(this.o.pgUrl, this.o.pgSchema).catch((err: unknown) => {
+      process.stderr.write(`bench: cannot read the users' stream positions: ${String(err)}\n`)
+      return new Map<string, { seq: number, epoch: string }>()
+    })
+    for (let u = 0; u < this.o.sockets / 2; u++) {
+      const row = rows.get(userName(u))
+      if (row && row.seq >= (this.streams.seq[u] ?? 0)) { this.streams.seq[u] = row.seq; this.streams.epoch[u] = row.epoch }
+      this.streams.seq[u] ??= 0
+    }
+  }
+
+  private async recordStreams (seq: number[]): Promise<void> {
+    this.streams.seq = seq
+    const rows = seq.map((s, u) => ({ user: userName(u), seq: s, epoch: this.streams.epoch[u] ?? '' })).filter((r) => r.epoch !== '')
+    await saveStreams(this.o.pgUrl, this.o.pgSchema, rows).catch((err: unknown) => {
+      process.stderr.write(`bench: cannot record the published offsets (a later ingest round may reuse them): ${String(err)}\n`)
+    })
+  }
+
+  /** Entries in the gateway's dead-letter stream so far. */
+  private async deadLetters (): Promise<number> {
+    const client = new Redis(this.o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    try {
+      await client.connect()
+      return await client.xlen(`${INGEST_STREAM}:dead`)
+    } catch { return NaN } finally { client.disconnect() }
   }
 
   /**

@@ -47,6 +47,7 @@ const session = new Session({
   placement: 'mixed',
   seed: 1,
   batch: 50,
+  producers: 64,
   addressOffset: 0,
   redisUrl: redis.url,
   pgUrl: schema.url,
