@@ -1,35 +1,47 @@
 // Liveness and limits: missed pongs, idle heartbeats, planned rotation, message rate, sockets and upgrades per instance.
 import t from 'tap'
 import WebSocket from 'ws'
-import { build, Client, ctx, ingest, isolate, token } from './helper.js'
+import { build, Client, ctx, ingest, isolate, token, type Running } from './helper.js'
+
+/** The liveness clock, driven by the test: each step is one ping interval (and a little) further on. */
+function stepper (gw: Running): () => Promise<void> {
+  let at = Date.now()
+  return async () => {
+    at += gw.config.ws.heartbeatIntervalS * 1000 + 200
+    await gw.app.liveness.advance(at)
+  }
+}
 
 t.test('a socket that misses its pong is terminated; one that answers stays', async (t) => {
   const gw = await build(t, isolate(t))
+  const step = stepper(gw)
   const alive = await Client.as(gw.ws, 'pinger')
   // A client whose network died: it never answers protocol pings.
   const dead = new WebSocket(`${gw.ws}/ws`, { headers: { authorization: `Bearer ${await token('ghost')}` }, autoPong: false })
   const deadClosed = new Promise<number>((resolve) => dead.on('close', (code) => resolve(code)))
   await new Promise((resolve) => dead.on('message', resolve))
-  gw.app.liveness.sweep() // pings both
+  await step() // pings both
   // An app-level round trip: the protocol pong, sent before it, has arrived by the time the answer comes back.
   alive.send({ type: 'ping' })
   await alive.next('pong')
-  gw.app.liveness.sweep() // the ghost did not answer
+  await step() // the ghost did not answer
   t.equal(await deadClosed, 1006, 'terminated without a close frame')
   t.equal(alive.socket.readyState, WebSocket.OPEN, 'the live socket stays')
   await alive.close()
 })
 
 t.test('idle heartbeats and planned rotation', async (t) => {
-  const gw = await build(t, isolate(t), { WS_IDLE_HEARTBEAT_S: '5', WS_MAX_AGE_S: '60', RECONNECT_JITTER_S: '3' })
+  // Checks 30 s apart: the first finds the socket idle, the second finds it past its age (54 to 60 s).
+  const gw = await build(t, isolate(t), { HEARTBEAT_INTERVAL_S: '30', WS_IDLE_HEARTBEAT_S: '5', WS_MAX_AGE_S: '60', RECONNECT_JITTER_S: '3' })
+  const step = stepper(gw)
   const c = await Client.as(gw.ws, 'rotor')
   await ingest(gw.http, { type: 'agent_thinking', context: ctx('rotor'), reasoning: 'one' })
   await c.next('agent_thinking')
-  gw.app.liveness.sweep(Date.now() + 6_000)
+  await step()
   t.match(await c.next('heartbeat'), { data: { connection_id: c.frames[0]!.data?.connection_id } }, 'a heartbeat after 5 s of silence')
   c.send({ type: 'ping' })
   await c.next('pong')
-  gw.app.liveness.sweep(Date.now() + 61_000)
+  await step()
   const reconnect = await c.next('reconnect')
   t.match(reconnect, { message: /rotation/, resume: { since: 1, epoch: c.frames[0]!.data?.epoch } })
   t.ok((reconnect.reconnect_delay_ms as number) >= 0 && (reconnect.reconnect_delay_ms as number) < 3000, 'a jittered delay')
