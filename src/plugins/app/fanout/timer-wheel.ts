@@ -100,7 +100,7 @@ export class TimerWheel<T> {
         for (const entry of slot) {
           if (entry.item === undefined) continue
           if (entry.tick > tick) { later.push(entry); continue }
-          if (fired >= maxPerSlice || ((fired & 15) === 15 && performance.now() - sliceStart > sliceMs)) {
+          if (fired >= maxPerSlice || ((fired & 3) === 3 && performance.now() - sliceStart > sliceMs)) {
             await nextTurn()
             fired = 0
             sliceStart = performance.now()
