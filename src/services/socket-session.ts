@@ -7,7 +7,7 @@ import type { RawData, WebSocket } from 'ws'
 import { AuthError } from '../errors.js'
 import type { Identity } from '../plugins/app/auth/identity.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
-import type { ExpiryWatch } from '../plugins/app/sessions/expiry.js'
+import type { ExpiryHandlers, ExpiryWatch } from '../plugins/app/sessions/expiry.js'
 import { CHAT_TYPES, parseChatFrame, STOP_TYPES, THREAD_TYPES } from '../protocol/client-frames.js'
 import { ack, authRefreshed, checkClientFrame, connectionEstablished, errorMessage, heartbeatAck, parseResume, pong, tokenExpiring, type ClientFrame, type Resume } from '../protocol/frames.js'
 import { startRun, stopRun, threadHistory } from './chat.js'
@@ -22,6 +22,7 @@ export interface SessionOptions { heartbeatIntervalS: number, messageRate: numbe
 class LiveConnection implements Connection {
   readonly openedAt = Date.now()
   lastSeenAt = this.openedAt
+  rotateAt: number | undefined = undefined
   cursor?: Connection['cursor']
   private child: FastifyBaseLogger | undefined
   constructor (readonly id: string, readonly userId: string, readonly socket: WebSocket, public identity: Identity,
@@ -34,7 +35,7 @@ class LiveConnection implements Connection {
 }
 
 /** Methods on a prototype, state in fields: thousands of sockets share the code instead of each holding closures. */
-class SocketSession {
+class SocketSession implements ExpiryHandlers {
   readonly conn: LiveConnection
   private registered = false
   private closed = false
@@ -51,16 +52,16 @@ class SocketSession {
     // The app's logger, not the request's: holding the request's child would keep it for the socket's life.
     this.conn = new LiveConnection(randomUUID(), identity.userId, socket, identity, app.log, reqId)
     this.rate = new TokenBucket(opts.messageRate, opts.messageBurst)
-    const { registry } = app
-    const conn = this.conn
-    this.expiry = app.sessions.watchExpiry({
-      warn: (expiresAt) => registry.send(conn, tokenExpiring(expiresAt)),
-      expire: () => {
-        conn.log.info('token expired without a refresh')
-        registry.send(conn, errorMessage('TOKEN_EXPIRED', 'the token of this socket expired: reconnect with a new token'))
-        registry.close(conn, 'TOKEN_EXPIRED')
-      }
-    })
+    this.expiry = app.sessions.watchExpiry(this)
+  }
+
+  warnExpiry (expiresAt: number): void { this.app.registry.send(this.conn, tokenExpiring(expiresAt)) }
+
+  expire (): void {
+    const { registry } = this.app
+    this.conn.log.info('token expired without a refresh')
+    registry.send(this.conn, errorMessage('TOKEN_EXPIRED', 'the token of this socket expired: reconnect with a new token'))
+    registry.close(this.conn, 'TOKEN_EXPIRED')
   }
 
   onMessage (data: RawData, isBinary: boolean): void {
@@ -81,12 +82,15 @@ class SocketSession {
   onClose (): void {
     this.closed = true
     this.expiry.clear()
+    this.app.liveness.unwatch(this.conn)
     this.app.registry.unregister(this.conn)
     if (this.admitted) this.app.sessions.release(this.conn)
   }
 
   async start (wanted: Resume | string | undefined): Promise<void> {
     const { app, conn } = this
+    // Watched from the start: a socket still being admitted, registered or replayed answers pings like any other.
+    app.liveness.watch(conn)
     const ok = await app.sessions.admit(conn)
     if (ok && this.closed) app.sessions.release(conn)
     if (this.closed) return
@@ -108,7 +112,6 @@ class SocketSession {
     // A malformed since/epoch is answered after the welcome, which must stay the first frame; the socket is live.
     if (typeof wanted === 'string') app.registry.send(conn, errorMessage('INVALID_MESSAGE', wanted))
     this.expiry.set(conn.identity.expiresAt)
-    app.liveness.watch(conn)
     this.registered = true
     const early = this.early ?? []
     this.early = undefined

@@ -18,8 +18,13 @@ export type ResumeFailure = 'epoch_changed' | 'history_expired' | 'ahead_of_stre
  * closures per socket: with 10,000 sockets the closures would cost more memory than the cursors.
  */
 export interface CursorOwner<S> {
-  /** Writes one wire frame to the socket. */
+  /** Writes one live wire frame to the socket. */
   write: (socket: S, frame: Buffer) => void
+  /**
+   * Writes one frame of a catch-up (replay, gap, backlog). When the socket's buffer is past its mark, returns a
+   * promise that settles once it has drained (or the socket is gone): the catch-up waits instead of piling up.
+   */
+  replay: (socket: S, frame: Buffer) => Promise<void> | undefined
   /** Tells the client its history could not be replayed, with the current position. */
   failed: (socket: S, reason: ResumeFailure, position: StreamPosition) => void
   /** A resume was accepted: the replay follows. */
@@ -36,13 +41,16 @@ export class StreamCursor<S> {
   /** The next offset this socket expects. */
   next = 1
   epoch = ''
+  /** Set once the cursor has a position, that is once the socket has had its welcome. */
+  started = false
   /** Offsets up to here are known to exist and must be delivered before anything newer. */
   private target = 0
   /** A resume is deciding where to start: live frames wait. */
   private held = false
   /** A catch-up is fetching history: live frames wait behind it. */
   private running = false
-  private backlog: Buffer[] = []
+  /** Live frames waiting behind a resume or a catch-up; most sockets never need one. */
+  private backlog: Buffer[] | undefined
 
   constructor (private readonly socket: S, private readonly userId: string, private readonly owner: CursorOwner<S>,
     private readonly source: StreamSource, private readonly maxBacklog: number) {}
@@ -52,6 +60,7 @@ export class StreamCursor<S> {
     this.next = position.seq + 1
     this.target = position.seq
     this.epoch = position.epoch
+    this.started = true
   }
 
   /** Holds live frames until a resume decides where this socket starts. */
@@ -66,8 +75,7 @@ export class StreamCursor<S> {
   /** A live frame from the broker. The common case, the next offset, costs one comparison. */
   offer (frame: Buffer, seq: number): void {
     if (this.held || this.running) {
-      if (this.backlog.length >= this.maxBacklog) { this.owner.overflow(this.socket); return }
-      this.backlog.push(frame)
+      this.queue(frame)
       return
     }
     if (seq < this.next) return
@@ -77,8 +85,14 @@ export class StreamCursor<S> {
       return
     }
     // Something between next and seq went missing in flight: fetch it before going on.
-    this.backlog.push(frame)
+    this.queue(frame)
     this.catchUpTo(seq - 1)
+  }
+
+  private queue (frame: Buffer): void {
+    const backlog = this.backlog ??= []
+    if (backlog.length >= this.maxBacklog) { this.owner.overflow(this.socket); return }
+    backlog.push(frame)
   }
 
   /** Ensures everything up to `seq` is delivered (after a broker reconnect, or a gap). */
@@ -86,7 +100,7 @@ export class StreamCursor<S> {
     this.target = Math.max(this.target, seq)
     if (this.running || this.held) return
     this.running = true
-    this.run().catch((err: unknown) => this.owner.warn(this.socket, err)).finally(() => { this.running = false })
+    this.run().catch((err: unknown) => this.owner.warn(this.socket, err))
   }
 
   /** Replays from `since` (exclusive) if the stream still holds it; otherwise says why and goes live. */
@@ -113,37 +127,59 @@ export class StreamCursor<S> {
   }
 
   private async run (): Promise<void> {
-    for (;;) {
-      while (this.next <= this.target) {
-        if (!this.owner.isOpen(this.socket)) return
-        const to = Math.min(this.target, this.next + CHUNK - 1)
-        const frames = await this.source.frames(this.userId, this.next, to)
-        const before = this.next
-        for (const frame of frames) this.deliverInOrder(frame)
-        if (this.next === before) {
-          // Not kept anywhere any more (retention): say so rather than leave a silent hole.
-          this.owner.failed(this.socket, 'history_expired', { seq: this.target, epoch: this.epoch })
-          this.next = to + 1
+    // Cleared as the loop ends, not a microtask later: a frame offered in between would wait for the next catch-up.
+    try {
+      for (;;) {
+        while (this.next <= this.target) {
+          if (!this.owner.isOpen(this.socket)) return
+          const to = Math.min(this.target, this.next + CHUNK - 1)
+          const frames = await this.source.frames(this.userId, this.next, to)
+          const before = this.next
+          for (const frame of frames) {
+            const drained = this.deliverInOrder(frame)
+            if (drained !== undefined) {
+              await drained
+              if (!this.owner.isOpen(this.socket)) return
+            }
+          }
+          if (this.next === before) {
+            // Not kept anywhere any more (retention): say so rather than leave a silent hole.
+            this.owner.failed(this.socket, 'history_expired', { seq: this.target, epoch: this.epoch })
+            this.next = to + 1
+          }
+        }
+        // Live frames that waited: taken as a batch, since more may arrive while the socket drains.
+        const batch = this.backlog
+        this.backlog = undefined
+        if (batch === undefined || batch.length === 0) return
+        batch.sort((a, b) => (seqOf(a) ?? 0) - (seqOf(b) ?? 0))
+        let i = 0
+        for (; i < batch.length; i++) {
+          const seq = seqOf(batch[i]!)
+          if (seq !== undefined && seq > this.next) break
+          const drained = this.deliverInOrder(batch[i]!)
+          if (drained !== undefined) {
+            await drained
+            if (!this.owner.isOpen(this.socket)) return
+          }
+        }
+        // What is left starts past a gap: it goes back in front of what arrived meanwhile, and the gap is fetched.
+        const rest = batch.slice(i)
+        if (rest.length > 0) {
+          this.backlog = this.backlog === undefined ? rest : rest.concat(this.backlog)
+          this.target = Math.max(this.target, (seqOf(rest[0]!) ?? this.next) - 1)
         }
       }
-      this.backlog.sort((a, b) => (seqOf(a) ?? 0) - (seqOf(b) ?? 0))
-      const rest: Buffer[] = []
-      for (const frame of this.backlog) {
-        if (!this.deliverInOrder(frame)) rest.push(frame)
-      }
-      this.backlog = rest
-      if (rest.length === 0) return
-      this.target = Math.max(this.target, (seqOf(rest[0]!) ?? this.next) - 1)
+    } finally {
+      this.running = false
     }
   }
 
-  /** Writes the frame if it is the next offset; drops it if already delivered; false if it must wait. */
-  private deliverInOrder (frame: Buffer): boolean {
+  /** Writes the frame if it is the next offset (a promise if the socket must drain first); skips one already delivered. */
+  private deliverInOrder (frame: Buffer): Promise<void> | undefined {
     const seq = seqOf(frame)
-    if (seq === undefined || seq < this.next) return true
-    if (seq > this.next) return false
-    this.owner.write(this.socket, frame)
+    if (seq === undefined || seq !== this.next) return undefined
     this.next++
-    return true
+    return this.owner.replay(this.socket, frame)
   }
 }

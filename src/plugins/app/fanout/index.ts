@@ -80,7 +80,8 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     pingIntervalS: config.ws.heartbeatIntervalS,
     idleHeartbeatS: config.ws.idleHeartbeatS,
     maxAgeS: config.ws.maxAgeS,
-    reconnectJitterS: config.ws.reconnectJitterS
+    reconnectJitterS: config.ws.reconnectJitterS,
+    onError: (err) => app.log.error({ err }, 'liveness check failed')
   })
   liveness.start()
   app.decorate('liveness', liveness)

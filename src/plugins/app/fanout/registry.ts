@@ -22,8 +22,10 @@ export interface Connection {
   identity: Identity
   /** Set by `register`: this socket's place in its user's stream. */
   cursor?: StreamCursor<Connection>
-  /** When the client last sent a frame (ms); the liveness sweep sends a heartbeat after a silence. */
+  /** When the client last sent a frame (ms); liveness sends a heartbeat after a silence. */
   lastSeenAt?: number
+  /** When liveness asks this socket to reconnect (ms); kept on the connection rather than in a side table. */
+  rotateAt?: number
 }
 
 interface UserEntry {
@@ -42,7 +44,10 @@ export interface RegistryOptions {
   prefix: string
   /** Most live frames held for one socket while it catches up; past it the socket is closed to resume. */
   maxBacklog: number
-  /** Most bytes waiting to be written to one socket; past it the socket is closed as a slow consumer. */
+  /**
+   * Most bytes waiting to be written to one socket; past it the socket is closed as a slow consumer. A catch-up
+   * (replay) is paced below it instead: it stops at a quarter of it and goes on once the socket has drained.
+   */
   maxBufferedBytes: number
   observer?: DeliveryObserver
 }
@@ -58,8 +63,11 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
   private readonly channels = new Map<string, UserEntry>()
   private readonly goneWaiters = new Map<string, Array<() => void>>()
   private sockets = 0
+  private readonly drainMark: number
 
-  constructor (private readonly broker: Broker, private readonly source: StreamSource, private readonly opts: RegistryOptions) {}
+  constructor (private readonly broker: Broker, private readonly source: StreamSource, private readonly opts: RegistryOptions) {
+    this.drainMark = Math.floor(opts.maxBufferedBytes / 4)
+  }
 
   /** Routes one broker message to every local socket of the channel's user. The frame is sent as published: serialized once. */
   readonly onBrokerMessage = (channel: string, message: Buffer): void => {
@@ -154,6 +162,26 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
 
   // The cursor's owner: one set of methods for every socket.
   write (conn: Connection, frame: Buffer): void { this.send(conn, frame) }
+
+  /**
+   * A catch-up frame, paced by the socket's own buffer: past the mark it goes with a write callback, and the
+   * catch-up waits until it (and all before it) reached the OS. The buffer then stays below the mark plus one
+   * frame, however long the replay, so a replay never makes its own socket a slow consumer. A peer that stops
+   * reading keeps the replay waiting until liveness ends it.
+   */
+  replay (conn: Connection, frame: Buffer): Promise<void> | undefined {
+    const socket = conn.socket
+    if (socket.readyState !== OPEN) return undefined
+    if (socket.bufferedAmount + frame.length <= this.drainMark) {
+      socket.send(frame, TEXT)
+      return undefined
+    }
+    // Called with an error instead if the socket closes first: either way the replay may go on (or stop).
+    return new Promise((resolve) => socket.send(frame, TEXT, () => resolve()))
+  }
+
+  /** Whether the socket has had its welcome: nothing else may be written to it before. */
+  welcomed (conn: Connection): boolean { return conn.cursor?.started === true }
   failed (conn: Connection, reason: ResumeFailure, position: StreamPosition): void {
     this.opts.observer?.resumed(reason)
     this.send(conn, resumeFailed(reason, position))
@@ -180,7 +208,7 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
     conn.socket.close(number, reason ?? text)
   }
 
-  /** A protocol ping; the liveness sweep expects the pong before its next round. */
+  /** A protocol ping; liveness expects the pong before the socket's next check. */
   ping (conn: Connection): void {
     if (conn.socket.readyState === OPEN) conn.socket.ping()
   }

@@ -1,62 +1,60 @@
-// Timers that hold a socket to its token's expiry: a warning shortly before, the close once the grace has run out.
+// What holds a socket to its token's expiry: a warning shortly before, the close once the grace has run out.
+import { TimerWheel } from '../fanout/timer-wheel.js'
 
-// setTimeout fires at once for delays over 2^31-1 ms (about 24.8 days); longer waits re-arm in steps.
-const MAX_DELAY = 2 ** 31 - 1
-
-class Alarm {
-  private timer: NodeJS.Timeout | undefined
-
-  constructor (private readonly at: number, private readonly fire: () => void) {
-    this.arm()
-  }
-
-  private arm (): void {
-    const delay = this.at - Date.now()
-    this.timer = delay > MAX_DELAY ? setTimeout(() => this.arm(), MAX_DELAY) : setTimeout(this.fire, Math.max(0, delay))
-  }
-
-  cancel (): void {
-    clearTimeout(this.timer)
-  }
-}
-
+/** The socket's side: methods of one shared prototype, not closures per socket. */
 export interface ExpiryHandlers {
   /** The token expires at `expiresAt` (epoch s) and no refresh has arrived yet. */
-  warn: (expiresAt: number) => void
+  warnExpiry: (expiresAt: number) => void
   /** The token has expired and the grace is over. */
   expire: () => void
 }
 
 export interface ExpiryTiming { warningMs: number, graceMs: number }
 
+/**
+ * Every socket's expiry on one wheel: two timers per socket would be 20,000 timer objects at 10,000 sockets, and
+ * tokens issued together (a reconnect storm) would expire in one burst; the wheel fires them a slice at a time.
+ */
+export function expiryWheel (onError: (err: unknown) => void): TimerWheel<ExpiryWatch> {
+  // 100 ms is precise enough for a warning and a close; 1,024 slots span 102 s, longer waits take rounds.
+  return new TimerWheel<ExpiryWatch>({ tickMs: 100, slots: 1024, maxPerSlice: 200, sliceMs: 4, fire: (watch) => watch.fire(), onError })
+}
+
 export class ExpiryWatch {
-  private alarms: Alarm[] = []
+  private expiresAt: number | undefined
+  private warned = false
   private done = false
 
-  constructor (private readonly timing: ExpiryTiming, private readonly handlers: ExpiryHandlers, private readonly onClear: (watch: ExpiryWatch) => void) {}
+  constructor (private readonly wheel: TimerWheel<ExpiryWatch>, private readonly timing: ExpiryTiming,
+    private readonly handlers: ExpiryHandlers, private readonly onClear: (watch: ExpiryWatch) => void) {}
 
-  /** (Re)starts the timers for a token expiring at `expiresAt` epoch seconds; a token without exp gets none. */
+  /** (Re)starts the watch for a token expiring at `expiresAt` epoch seconds; a token without exp gets none. */
   set (expiresAt: number | undefined): void {
-    this.cancel()
+    if (this.done) return
+    this.expiresAt = expiresAt
+    this.warned = false
+    if (expiresAt === undefined) this.wheel.cancel(this)
+    else this.wheel.schedule(this, expiresAt * 1000 - this.timing.warningMs)
+  }
+
+  /** Called by the wheel: the warning first, then (at expiry plus grace) the close. */
+  fire (): void {
+    const expiresAt = this.expiresAt
     if (this.done || expiresAt === undefined) return
-    const ms = expiresAt * 1000
-    this.alarms = [
-      new Alarm(ms - this.timing.warningMs, () => this.handlers.warn(expiresAt)),
-      new Alarm(ms + this.timing.graceMs, () => this.handlers.expire())
-    ]
-  }
-
-  /** Stops for good: called when the socket closes, so no timer outlives it. */
-  clear (): void {
-    this.cancel()
-    if (!this.done) {
-      this.done = true
-      this.onClear(this)
+    if (this.warned) {
+      this.handlers.expire()
+      return
     }
+    this.warned = true
+    this.wheel.schedule(this, expiresAt * 1000 + this.timing.graceMs)
+    this.handlers.warnExpiry(expiresAt)
   }
 
-  private cancel (): void {
-    for (const alarm of this.alarms) alarm.cancel()
-    this.alarms = []
+  /** Stops for good: called when the socket closes, so nothing outlives it. */
+  clear (): void {
+    if (this.done) return
+    this.done = true
+    this.wheel.cancel(this)
+    this.onClear(this)
   }
 }

@@ -7,7 +7,7 @@ import { errorMessage } from '../../../protocol/frames.js'
 import type { Identity } from '../auth/identity.js'
 import { createMemoryRevocations, revokedBy, type RevocationTarget } from '../auth/revocations.js'
 import type { Connection } from '../fanout/registry.js'
-import { ExpiryWatch, type ExpiryHandlers } from './expiry.js'
+import { expiryWheel, ExpiryWatch, type ExpiryHandlers } from './expiry.js'
 import { createMemorySocketCap, createRedisSocketCap, type SocketCap } from './socket-cap.js'
 
 /** What travels on the control channel; other services may publish it too (docs/auth.md). */
@@ -29,6 +29,7 @@ export interface Sessions {
   revoke: (target: RevocationTarget) => Promise<{ at: number }>
   /** Whether a revocation seen on the control channel matches (closes the race with a socket mid-registration). */
   revokedHere: (identity: Identity) => Promise<boolean>
+  /** One watch per socket; `handlers` is the socket's session. */
   watchExpiry: (handlers: ExpiryHandlers) => ExpiryWatch
   /** Expiry watches still running: zero once every socket is gone (no timer leaks). */
   readonly activeWatches: number
@@ -58,7 +59,10 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     })
     : createMemorySocketCap(session.maxSocketsPerUser)
   const seen = createMemoryRevocations()
-  const watches = new Set<ExpiryWatch>()
+  // A count, not a set of watches: the wheel holds what is scheduled, and stopping it at close stops them all.
+  let watches = 0
+  const wheel = expiryWheel((err) => app.log.error({ err }, 'token expiry handling failed'))
+  wheel.start()
 
   function closeRevoked (target: RevocationTarget, at: number): number {
     const candidates = 'userId' in target ? [...registry.list(target.userId)] : [...registry.list()]
@@ -88,6 +92,8 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       .catch((err: unknown) => app.log.error({ err }, 'could not store a revocation'))
   })
 
+  const timing = { warningMs: session.expiryWarningMs, graceMs: session.expiryGraceMs }
+  const onClear = (): void => { watches-- }
   const sessions: Sessions = {
     admit: (conn) => cap.acquire(conn.userId, conn.id),
     release (conn) {
@@ -103,16 +109,15 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     },
     revokedHere: (identity) => seen.isRevoked(identity),
     watchExpiry (handlers) {
-      const watch = new ExpiryWatch({ warningMs: session.expiryWarningMs, graceMs: session.expiryGraceMs }, handlers, (w) => watches.delete(w))
-      watches.add(watch)
-      return watch
+      watches++
+      return new ExpiryWatch(wheel, timing, handlers, onClear)
     },
-    get activeWatches () { return watches.size },
+    get activeWatches () { return watches },
     socketsOf: (userId) => cap.count(userId)
   }
   app.decorate('sessions', sessions)
   app.addHook('onClose', async () => {
-    for (const watch of [...watches]) watch.clear()
+    wheel.stop()
     await cap.close()
   })
 }, { name: 'sessions', fastify: '5.x', dependencies: ['auth', 'fanout'] })

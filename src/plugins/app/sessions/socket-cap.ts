@@ -35,6 +35,7 @@ return 1`
 
 /** How long a socket counts without a renewal, and how often renewals run (three chances per lease). */
 export const LEASE_MS = 30_000
+const RENEW_BATCH = 200
 
 export function capKey (prefix: string, userId: string): string {
   return `${prefix}sockets:{${userId}}`
@@ -48,16 +49,33 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
   }
   // The instance id in the member keeps two instances' connection ids apart and says who holds a slot.
   const member = (connId: string): string => `${opts.instanceId}:${connId}`
+  // Connection ids (strings the connection holds anyway), not members: a member string per socket would live as
+  // long as the socket; renewals build them for the call and drop them.
   const local = new Map<string, Set<string>>()
   const releasing = new Set<Promise<number>>()
 
-  const renew = (): void => {
-    if (local.size === 0) return
-    const pipeline = redis.pipeline()
-    for (const [userId, members] of local) pipeline.aegCapRenew(capKey(opts.prefix, userId), leaseMs, ...members)
-    pipeline.exec().catch(opts.onError)
+  // In pipelines of RENEW_BATCH users with a turn of the event loop between them: thousands of users renewed in
+  // one synchronous loop would hold up delivery the way a sweep over every socket did.
+  let renewing = false
+  const renew = async (): Promise<void> => {
+    if (local.size === 0 || renewing) return
+    renewing = true
+    try {
+      const users = [...local.keys()]
+      for (let i = 0; i < users.length; i += RENEW_BATCH) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+        const pipeline = redis.pipeline()
+        for (const userId of users.slice(i, i + RENEW_BATCH)) {
+          const ids = local.get(userId)
+          if (ids !== undefined) pipeline.aegCapRenew(capKey(opts.prefix, userId), leaseMs, ...Array.from(ids, member))
+        }
+        pipeline.exec().catch(opts.onError)
+      }
+    } finally {
+      renewing = false
+    }
   }
-  const timer = setInterval(renew, Math.max(10, Math.floor(leaseMs / 3)))
+  const timer = setInterval(() => { renew().catch(opts.onError) }, Math.max(10, Math.floor(leaseMs / 3)))
   timer.unref()
 
   return {
@@ -65,14 +83,14 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
       const ok = await redis.aegCapAcquire(capKey(opts.prefix, userId), member(connId), opts.max, leaseMs) === 1
       if (ok) {
         const set = local.get(userId) ?? new Set()
-        set.add(member(connId))
+        set.add(connId)
         local.set(userId, set)
       }
       return ok
     },
     async release (userId, connId) {
       const set = local.get(userId)
-      if (set === undefined || !set.delete(member(connId))) return
+      if (set === undefined || !set.delete(connId)) return
       if (set.size === 0) local.delete(userId)
       const removal = redis.zrem(capKey(opts.prefix, userId), member(connId))
       releasing.add(removal)
@@ -87,7 +105,7 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
       // A graceful shutdown gives its slots back at once instead of letting the leases lapse; bounded, like every shutdown step.
       // Releases already sent (sockets closed by the shutdown) are awaited too, before Redis is quit.
       const pipeline = redis.pipeline()
-      for (const [userId, members] of local) pipeline.zrem(capKey(opts.prefix, userId), ...members)
+      for (const [userId, ids] of local) pipeline.zrem(capKey(opts.prefix, userId), ...Array.from(ids, member))
       local.clear()
       let timeout: NodeJS.Timeout | undefined
       await Promise.race([
