@@ -48,9 +48,9 @@ CREATE TABLE IF NOT EXISTS publish_outbox (
 -- duplicates it touches; this checks that read still holds under the locks (else SQLSTATE AEG01: plan again),
 -- takes the offsets, writes each event row once, moves the runs along and records the group in the outbox.
 -- Locks are taken users first, then runs, each in key order, by every caller: groups never deadlock each other.
+-- The events come as one JSON array of rows: one parse, where text arrays would be escaped element by element.
 CREATE OR REPLACE FUNCTION append_events(
-  e_ids text[], e_users text[], e_threads text[], e_runs text[], e_requests text[], e_types text[],
-  e_ts float8[], e_bodies json[], e_ords int[],
+  e_rows json,
   s_users text[], s_counts bigint[],
   r_ids text[], r_users text[], r_threads text[], r_expect text[], r_status text[], r_ended boolean[],
   r_events int[], r_last_ords int[],
@@ -64,10 +64,12 @@ DECLARE
   b_users text[];
   b_bases bigint[];
   b_epochs text[];
+  e_ids text[];
   n int;
   expected int;
   ob bigint;
 BEGIN
+  SELECT array_agg(x.id) INTO e_ids FROM json_to_recordset(e_rows) AS x(id text);
   -- Offsets: each user's row locked and advanced by its count of new events.
   WITH s AS (
     INSERT INTO user_streams AS us (user_id, seq, epoch)
@@ -117,8 +119,7 @@ BEGIN
 
   INSERT INTO events (user_id, seq, event_id, thread_id, run_id, request_id, type, occurred_at, body)
   SELECT e.u, b.base + e.o, e.id, e.th, e.r, e.rq, e.ty, to_timestamp(e.ts), e.body
-  FROM unnest(e_ids, e_users, e_threads, e_runs, e_requests, e_types, e_ts, e_bodies, e_ords)
-    AS e(id, u, th, r, rq, ty, ts, body, o)
+  FROM json_to_recordset(e_rows) AS e(id text, u text, th text, r text, rq text, ty text, ts float8, body json, o int)
   JOIN unnest(b_users, b_bases) AS b(u, base) ON b.u = e.u;
 
   INSERT INTO publish_outbox (user_ids, from_seqs, to_seqs)

@@ -17,15 +17,16 @@ export const STALE_PLAN = 'AEG01'
 const READ_PLAN = { name: 'aeg_read_plan', text: 'SELECT k, id, u, seq, epoch, status, ended, body FROM read_plan($1, $2, $3)' }
 const APPEND = {
   name: 'aeg_append',
-  text: 'SELECT user_id, base, epoch, outbox_id FROM append_events($1, $2, $3, $4, $5, $6, $7, $8::json[], $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)'
+  text: 'SELECT user_id, base, epoch, outbox_id FROM append_events($1::json, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)'
 }
 const POSITIONS = { name: 'aeg_positions', text: 'SELECT user_id, seq, epoch FROM user_streams WHERE user_id = ANY ($1::text[])' }
 
 const EVENT_COLUMNS = 'e.seq, s.epoch, e.body'
 
-// SQLSTATE classes about the connection or the server's state, never about the data: 08 connection,
-// 40 serialization/deadlock, 53 resources, 55 lock not available, 57 shutdown/cancel, 58 system.
-const TRANSIENT = new Set(['08', '40', '53', '55', '57', '58'])
+// SQLSTATE classes that can be about a statement's data: 22 data exception, 23 integrity constraint, 54 program
+// limit exceeded (a row or an index entry too large). Anything else — the connection, the server's state, or a
+// fault of ours (42 syntax, XX internal) — is never blamed on the data: it is tried again, never dead-lettered.
+const ABOUT_THE_DATA = new Set(['22', '23', '54'])
 
 /**
  * Marks an error for the group commit: `transient` (try again later) unless the server refused the statement for
@@ -34,7 +35,7 @@ const TRANSIENT = new Set(['08', '40', '53', '55', '57', '58'])
  */
 function classify (err: unknown, writing: boolean): unknown {
   if (isDatabaseError(err)) {
-    if (TRANSIENT.has(String(err.code).slice(0, 2))) Object.assign(err, { transient: true })
+    if (!ABOUT_THE_DATA.has(String(err.code).slice(0, 2))) Object.assign(err, { transient: true })
     return err
   }
   return Object.assign(err as object, { transient: true, outcomeUnknown: writing })
@@ -110,16 +111,16 @@ export function createPgStore (pool: PgPool): EventStore {
     let outboxId: string | undefined
     if (fresh.length > 0) {
       const users = [...counts.keys()].sort()
-      const e = fresh.map((f) => f.event)
       const start = await dbEpoch().catch((err: unknown) => { throw classify(err, false) })
       let result
       try {
         result = await pool.query<{ user_id: string, base: string, epoch: string, outbox_id: string }>({
           ...APPEND,
           values: [
-            e.map((x) => x.event_id), e.map((x) => x.context.user_id), e.map((x) => x.context.thread_id), e.map((x) => x.context.run_id),
-            e.map((x) => x.context.request_id), e.map((x) => x.type), e.map((x) => x.timestamp), e.map((x) => JSON.stringify(x)),
-            fresh.map((f) => f.ord),
+            // One serialization for the whole group, the bodies inside it (see append_events).
+            JSON.stringify(fresh.map(({ event: x, ord }) => ({
+              id: x.event_id, u: x.context.user_id, th: x.context.thread_id, r: x.context.run_id, rq: x.context.request_id, ty: x.type, ts: x.timestamp, o: ord, body: x
+            }))),
             users, users.map((u) => counts.get(u)!),
             runs.map((r) => r.run_id), runs.map((r) => r.user_id), runs.map((r) => r.thread_id), runs.map((r) => r.expect),
             runs.map((r) => r.status), runs.map((r) => r.ended), runs.map((r) => r.events), runs.map((r) => r.last),
