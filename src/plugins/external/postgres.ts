@@ -74,7 +74,7 @@ const CREATED_ELSEWHERE = new Set(['42P06', '23505'])
  * second fails on pg_namespace's unique index. The lock keeps our own instances apart; this keeps anything else
  * (a migration CLI, an older instance) from failing a boot, since a schema that exists is all we asked for.
  */
-export async function ensureSchema (client: pg.PoolClient | pg.Pool, schema: string): Promise<void> {
+export async function ensureSchema (client: pg.ClientBase | pg.Pool, schema: string): Promise<void> {
   try {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
   } catch (err) {
