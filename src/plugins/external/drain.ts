@@ -11,7 +11,10 @@ declare module 'fastify' {
 export default fp(async (app) => {
   app.decorate('draining', false)
   // Registered before every other plugin, so this preClose runs first.
-  app.addHook('preClose', async () => { app.draining = true })
+  app.addHook('preClose', async () => {
+    app.draining = true
+    app.log.info('draining: upgrades refused, each connection closed after its response')
+  })
   // Node's server.close() closes the connections idle at that moment; a request still in flight would leave its
   // keep-alive connection open after its answer (Fastify keeps them 72 s) and the close would wait for it, past
   // Cloud Run's deadline. Answered with `Connection: close`, the connection ends with its response.
