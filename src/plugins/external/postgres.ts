@@ -91,7 +91,7 @@ const UNREACHABLE_CLASSES = ['08', '28', '3D', '53', '57']
 export function databaseError (err: unknown, url: string, schema: string): Error {
   const message = err instanceof Error ? err.message : String(err)
   // Only a server's answer is a DatabaseError; socket errors (ECONNREFUSED, ENOTFOUND) and pool timeouts are not.
-  const answered = err instanceof pg.DatabaseError && !UNREACHABLE_CLASSES.some((c) => String(err.code).startsWith(c))
+  const answered = isDatabaseError(err) && !UNREACHABLE_CLASSES.some((c) => String(err.code).startsWith(c))
   const where = `PostgreSQL at ${withoutPassword(url)} (DATABASE_URL)`
   return new Error(answered ? `${where} refused to prepare schema ${schema}: ${message}` : `cannot reach ${where}: ${message}`, { cause: err })
 }
