@@ -13,6 +13,7 @@ import store from './plugins/app/store/index.js'
 import streamIngest from './plugins/app/stream-ingest.js'
 import retention from './plugins/app/retention.js'
 import runs from './plugins/app/runs/index.js'
+import drain from './plugins/external/drain.js'
 import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
 import pressure from './plugins/external/pressure.js'
@@ -43,7 +44,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   }
   registerErrorHandlers(app)
 
-  // 1. Infrastructure: sockets, then the connections of production mode.
+  // 1. Infrastructure: the shutdown flag (its close hook runs first), sockets, then the connections of production mode.
+  await app.register(drain)
   await app.register(websocket, { maxPayload: config.ws.maxPayload, drainWindowMs: config.ws.drainWindowMs, reconnectJitterMs: config.ws.reconnectJitterS * 1000 })
   if (config.redis) await app.register(redis, { redis: config.redis })
   if (config.database) await app.register(postgres, { url: config.database.url, schema: config.database.schema, max: config.database.poolMax, applicationName: `aeg:${config.instanceId}` })

@@ -9,6 +9,17 @@ export function redactUrl (url: string): string {
   return url.replace(SECRET_QUERY, '$1[REDACTED]')
 }
 
+/** A connection URL fit to print: its password, if any, replaced. Not a URL at all: said so, never echoed. */
+export function withoutPassword (url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== '') parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(an unparsable URL)'
+  }
+}
+
 export function loggerOptions (config: Pick<Config, 'logLevel' | 'env'>): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,

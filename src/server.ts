@@ -12,7 +12,16 @@ try {
   process.exit(1)
 }
 
-const app = await buildApp(config)
+let app
+try {
+  app = await buildApp(config)
+} catch (err) {
+  // A dependency that cannot be used at boot (PostgreSQL, Redis) is the operator's to fix: one line naming it.
+  // Outside production the stack follows, for the developer whose plugin threw.
+  const stack = config.env !== 'production' && err instanceof Error && err.stack ? `\n${err.stack}` : ''
+  process.stderr.write(`cannot start: ${err instanceof Error ? err.message : String(err)}${stack}\n`)
+  process.exit(1)
+}
 
 // Cloud Run sends SIGTERM and kills 10 s later: finish well before.
 closeWithGrace({ delay: 8000 }, async ({ signal, err }) => {

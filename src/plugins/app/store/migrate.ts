@@ -1,9 +1,9 @@
-// Applies the numbered SQL files in migrations/ with postgrator, under an advisory lock so instances booting together take turns.
+// Applies the numbered SQL files in migrations/ with postgrator, under the schema lock so instances booting together take turns.
 import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Postgrator from 'postgrator'
-import { withClient, type PgPool } from '../../external/postgres.js'
+import { ensureSchema, withSchemaLock, type PgPool } from '../../external/postgres.js'
 
 /** migrations/ of the package this module belongs to, wherever the module was compiled to (dist/, a bench build). */
 function migrationsDir (): string {
@@ -12,29 +12,24 @@ function migrationsDir (): string {
   }
   throw new Error('migrations/ not found above the gateway\'s code')
 }
-const LOCK_ID = 0x6165_6701
 
+/** Creates the schema if needed and applies the pending migrations, all under the schema lock. */
 export async function migrate (pool: PgPool, schema: string): Promise<{ from: number, to: number }> {
   const dir = migrationsDir()
   // An empty glob would "migrate" nothing and report success: refuse instead.
   if (!readdirSync(dir).some((f) => f.endsWith('.sql'))) throw new Error(`no migrations in ${dir}`)
-  return await withClient(pool, async (client) => {
-    await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID])
-    try {
-      const postgrator = new Postgrator({
-        migrationPattern: join(dir, '*.sql'),
-        driver: 'pg',
-        schemaTable: `${schema}.schemaversion`,
-        currentSchema: schema,
-        execQuery: (query) => client.query(query)
-      })
-      const from = Number(await postgrator.getDatabaseVersion())
-      await postgrator.migrate()
-      const to = Number(await postgrator.getDatabaseVersion())
-      return { from, to }
-    } finally {
-      // Session-level lock on a pooled connection: it must go before the client does, whatever happened.
-      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_ID]).catch(() => undefined)
-    }
+  return await withSchemaLock(pool, async (client) => {
+    await ensureSchema(client, schema)
+    const postgrator = new Postgrator({
+      migrationPattern: join(dir, '*.sql'),
+      driver: 'pg',
+      schemaTable: `${schema}.schemaversion`,
+      currentSchema: schema,
+      execQuery: (query) => client.query(query)
+    })
+    const from = Number(await postgrator.getDatabaseVersion())
+    await postgrator.migrate()
+    const to = Number(await postgrator.getDatabaseVersion())
+    return { from, to }
   })
 }
