@@ -16,7 +16,10 @@ export function registerErrorHandlers (app: FastifyInstance): void {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
     if (status >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.info({ code: error.code, message: error.message }, 'request rejected')
-    const code = status >= 500 && error.code === undefined ? 'INTERNAL_ERROR' : (FASTIFY_CODES[error.code] ?? error.code ?? 'BAD_REQUEST')
+    // Only errors that chose their status carry a code of ours; anything else (a driver's error with PostgreSQL's
+    // SQLSTATE in `code`, a bug) is INTERNAL_ERROR, so no database detail ever reaches a client.
+    const ours = error.statusCode !== undefined && error.statusCode >= 400
+    const code = !ours ? 'INTERNAL_ERROR' : (FASTIFY_CODES[error.code] ?? error.code ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST'))
     const body: Record<string, unknown> = {
       statusCode: status,
       code,
