@@ -40,7 +40,7 @@ async function httpOk (url: string): Promise<boolean> {
 function command (stack: Stack, o: StackOptions): { args: string[], env: Record<string, string> } {
   const guard = join(o.benchDist, 'orphan-guard.js')
   if (stack === 'gateway') {
-    // Production mode (Redis + PostgreSQL) with dev tokens: NODE_ENV=test, since production refuses dev auth.
+    // Production mode (Redis + PostgreSQL) with dev tokens: NODE_ENV=test and the opt-in, since production refuses dev auth.
     const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []
     return {
       args: [...prof, ...(o.nodeArgs ?? []), '--import', guard, join(o.root, 'dist', 'server.js')],
@@ -52,9 +52,11 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
         DATABASE_URL: o.pgUrl,
         DATABASE_SCHEMA: o.pgSchema,
         AUTH_MODE: 'dev',
+        ALLOW_DEV_AUTH: 'true',
         DEV_JWT_SECRET: DEV_SECRET,
         SERVICE_ID: SERVICE.id,
         SERVICE_SECRET: SERVICE.secret,
+        ADMIN_SECRET: 'bench-admin-secret-0123456789',
         // The load opens thousands of sockets at once: the production limits would (rightly) shed them.
         UPGRADE_RATE: '1000000',
         MAX_SOCKETS: '1000000',

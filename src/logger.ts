@@ -38,8 +38,8 @@ export function loggerOptions (config: Pick<Config, 'logLevel' | 'env'>): Fastif
     level: config.logLevel,
     redact: {
       paths: [
-        'req.headers.authorization', 'req.headers["sec-websocket-protocol"]', 'req.headers["x-service-secret"]',
-        'req.headers.cookie', 'headers.authorization', 'headers["x-service-secret"]',
+        'req.headers.authorization', 'req.headers["sec-websocket-protocol"]', 'req.headers["x-service-secret"]', 'req.headers["x-admin-secret"]',
+        'req.headers.cookie', 'headers.authorization', 'headers["x-service-secret"]', 'headers["x-admin-secret"]',
         'token', '*.token', 'secret', '*.secret', 'ticket', '*.ticket', 'ticket_id', '*.ticket_id',
         'access_token', '*.access_token', 'refresh_token', '*.refresh_token', 'websocket_url', '*.websocket_url'
       ],

@@ -3,7 +3,7 @@ import t from 'tap'
 import { idProblem } from '../src/context/ids.js'
 import { startAuthService } from './fixtures/auth-service.js'
 import { mint } from './fixtures/tokens.js'
-import { bearer, build, Client, ctx, expectRefused, goldenRun, ingest, isolate, SERVICE, token } from './helper.js'
+import { bearer, build, Client, ctx, expectRefused, goldenRun, ingest, isolate, AUTH_SERVICE, token } from './helper.js'
 
 // Distinct JavaScript strings that UTF-8 makes equal, a NUL, a hash-tag breaker, spaces, and one too long.
 const HOSTILE = ['rt-v\uD800', 'rt-v\uFFFD', 'nul\u0000x', '}alice', '{alice}', 'a b', 'a/b', 'ä', 'x'.repeat(129)]
@@ -19,7 +19,7 @@ t.test('a subject outside the rule is AUTH_FAILED and 1008, in dev, jwt and remo
   const secret = 'ids-jwt-secret-0123456789abcdefghij'
   const dev = await build(t, isolate(t))
   const jwt = await build(t, isolate(t), { AUTH_MODE: 'jwt', JWT_SECRET: secret })
-  const fixture = await startAuthService(secret, { serviceId: SERVICE.id, serviceSecret: SERVICE.secret })
+  const fixture = await startAuthService(secret, { serviceId: AUTH_SERVICE.id, serviceSecret: AUTH_SERVICE.secret })
   t.teardown(() => fixture.close())
   const remote = await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: fixture.url })
   for (const sub of HOSTILE) {
