@@ -84,7 +84,7 @@ t.test('an unreachable, slow or failing service is AUTH_UNAVAILABLE and 1011, an
 
 t.test('the gateway\'s own service credentials refused by the service is an outage (1011), not a bad user token', async (t) => {
   const f = await fixture(t)
-  const gw = await gateway(t, f, { SERVICE_SECRET: 'not-the-secret-the-auth-service-expects' })
+  const gw = await gateway(t, f, { AUTH_SERVICE_SECRET: 'not-the-secret-the-auth-service-expects' })
   logs.secret('not-the-secret-the-auth-service-expects')
   await expectRefused(t, `${gw.ws}/ws`, bearer(await sign('alice')), 'AUTH_UNAVAILABLE')
 })

@@ -16,13 +16,10 @@ export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, 
   const text = messageText(frame)?.trim()
   if (!text) { deps.registry.send(conn, chatError('Please enter a message')); return }
   const userId = conn.userId
-  // The thread is the client's only if this user owns it; a thread the user does not know yet is a new one.
+  // The thread is the client's only if this user owns it; any other id (unknown, or another user's: the answer must
+  // not tell them apart) starts a new thread.
   let threadId = threadIdOf(frame)
-  if (threadId !== undefined) {
-    const owner = await deps.threads.ownership(userId, threadId)
-    if (owner === 'foreign') { deps.registry.send(conn, chatError('Access denied to thread')); return }
-    if (owner === 'none') threadId = undefined
-  }
+  if (threadId !== undefined && await deps.threads.ownership(userId, threadId) !== 'owned') threadId = undefined
   if (threadId === undefined) {
     threadId = id('thread')
     await deps.threads.create(userId, threadId, text.slice(0, 80))
