@@ -1,5 +1,5 @@
 // Abuse limits: refusals cached, per-address limits with 429 and Retry-After, bounded auth calls, one log line a window.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { startAuthService } from './fixtures/auth-service.js'
 import { LogCapture } from './fixtures/log-capture.js'
@@ -22,7 +22,7 @@ async function upgradeStatus (url: string, headers: Record<string, string> = {})
   })
 }
 
-async function remote (t: Parameters<Parameters<typeof t.test>[1]>[0], env: Record<string, string> = {}, logger?: unknown) {
+async function remote (t: Test, env: Record<string, string> = {}, logger?: unknown): Promise<{ fixture: Awaited<ReturnType<typeof startAuthService>>, gw: Awaited<ReturnType<typeof build>> }> {
   const fixture = await startAuthService(SECRET, { serviceId: AUTH_SERVICE.id, serviceSecret: AUTH_SERVICE.secret })
   t.teardown(() => fixture.close())
   const gw = await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: fixture.url, ...env }, logger)
@@ -104,4 +104,14 @@ t.test('calls to the auth service are bounded: junk past the bound is refused at
   const bob = await connect(gw, await mint({ key: SECRET, sub: 'bob' }))
   t.equal(bob.frames[0]?.type, 'connection_established', 'once the slots are free the user gets in')
   bob.socket.close()
+})
+
+t.test('an upgrade flood over capacity is logged once a window at info, never at error with a stack', async (t) => {
+  const logs = new LogCapture()
+  const gw = await build(t, null, { MAX_SOCKETS: '1', LOG_LEVEL: 'info' }, logs.logger)
+  const first = await connect(gw, await token('alice'))
+  for (let i = 0; i < 30; i++) t.equal((await upgradeStatus(`${gw.ws}/ws`, { authorization: `Bearer ${await token('bob')}` })).status, 503)
+  t.equal(logs.lines.filter((l) => l.includes('requests refused')).length, 1, 'one line for 30 refusals')
+  t.notOk(logs.lines.some((l) => JSON.parse(l).level >= 50), 'nothing at error level')
+  first.socket.close()
 })
