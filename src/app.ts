@@ -83,7 +83,8 @@ async function servedRoutes (app: FastifyInstance, { config }: { config: Config 
   await app.register(tickets, { allowedOrigins: config.session.allowedOrigins, publicWsUrl: config.publicWsUrl, perAddress: config.clientLimits.tickets })
   await app.register(admin)
   await app.register(history)
-  // The demo page and its dev tokens exist only in the embedded mode: the mode decides, whatever NODE_ENV says.
-  if (config.mode === 'embedded') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
+  // The demo page and its dev tokens exist only in the embedded mode, or where dev auth was opted in to
+  // (ALLOW_DEV_AUTH, which NODE_ENV=production refuses): the mode decides, whatever NODE_ENV says.
+  if (config.mode === 'embedded' || config.auth.mode === 'dev') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
   await app.register(ws, { ws: config.ws, allowedOrigins: config.session.allowedOrigins, perAddress: { max: config.clientLimits.upgrades, windowMs: config.clientLimits.windowMs } })
 }

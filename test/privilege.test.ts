@@ -29,8 +29,8 @@ t.test('/metrics behind METRICS_TOKEN; not served under NODE_ENV=production with
   t.equal((await fetch(`${prod.http}/metrics`)).status, 404)
 })
 
-t.test('the mode decides: with Redis and PostgreSQL there is no demo page and no /demo/token, whatever NODE_ENV says', async (t) => {
-  const gw = await build(t, isolate(t), { NODE_ENV: 'development' })
+t.test('the mode decides: with Redis and PostgreSQL and no opt-in there is no demo page and no /demo/token, whatever NODE_ENV says', async (t) => {
+  const gw = await build(t, isolate(t), { NODE_ENV: 'development', ALLOW_DEV_AUTH: 'false', AUTH_MODE: 'jwt', JWT_SECRET: 'privilege-jwt-secret-0123456789abcdef' })
   const res = await fetch(`${gw.http}/demo/token?user=anyone`)
   t.equal(res.status, 404, 'nobody mints tokens')
   t.equal((await fetch(`${gw.http}/`)).status, 404, 'no demo page')
