@@ -23,7 +23,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # --- runtime: node, the compiled code, its dependencies, the migrations. Files belong to root and are read-only to
 # the process, which runs as the unprivileged `node` user of the official image.
 FROM ${NODE_IMAGE}
-ENV NODE_ENV=production
+# HOST: the image is for a network (Cloud Run, Compose); outside one, the gateway defaults to loopback.
+ENV NODE_ENV=production HOST=0.0.0.0
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

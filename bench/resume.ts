@@ -75,6 +75,8 @@ try {
       REDIS_KEY_PREFIX: `bench:${process.pid}:`,
       SERVICE_ID: SERVICE.id,
       SERVICE_SECRET: SERVICE.secret,
+      ADMIN_SECRET: 'bench-admin-secret-0123456789',
+      ALLOW_DEV_AUTH: 'true',
       HISTORY_SIZE: historySize,
       INGEST_MAX_BATCH: String(N)
     })

@@ -50,7 +50,7 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
   // Every server, whatever its stack: the orphan guard, then the event-loop delay probe the bench reads over IPC.
   const preload = ['--import', join(o.benchDist, 'orphan-guard.js'), '--import', join(o.benchDist, 'loop-delay.js')]
   if (stack === 'gateway') {
-    // Production mode (Redis + PostgreSQL) with dev tokens: NODE_ENV=test, since production refuses dev auth.
+    // Production mode (Redis + PostgreSQL) with dev tokens: NODE_ENV=test and the opt-in, since production refuses dev auth.
     const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []
     return {
       args: [...prof, ...(o.nodeArgs ?? []), ...preload, join(o.root, 'dist', 'server.js')],
@@ -62,9 +62,11 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
         DATABASE_URL: o.pgUrl,
         DATABASE_SCHEMA: o.pgSchema,
         AUTH_MODE: 'dev',
+        ALLOW_DEV_AUTH: 'true',
         DEV_JWT_SECRET: DEV_SECRET,
         SERVICE_ID: SERVICE.id,
         SERVICE_SECRET: SERVICE.secret,
+        ADMIN_SECRET: 'bench-admin-secret-0123456789',
         // Everything else at the gateway's defaults (heartbeats, buffers, batches). Only the admission of new
         // sockets is opened up: the load connects thousands at once, which the production limits would (rightly) shed.
         UPGRADE_RATE: '1000000',

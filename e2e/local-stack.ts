@@ -16,6 +16,7 @@ const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 /** The platform's auth service accepts only this X-Service-ID (contract section 1.2). */
 const SERVICE_ID = 'netra-backend'
+const GATEWAY_ID = 'agent-event-gateway'
 
 interface Child {
   name: string
@@ -121,7 +122,10 @@ export async function startLocalStack (log: (line: string) => void): Promise<Tar
   const logDir = mkdtempSync(join(tmpdir(), 'aeg-e2e-'))
   const secret = (): string => randomBytes(24).toString('base64url')
   const jwtSecret = secret()
+  // Three credentials, three holders: agent backends (ingest), the operator (revocation), the gateway with the auth service.
   const serviceSecret = secret()
+  const adminSecret = secret()
+  const authServiceSecret = secret()
   const bypassKey = secret()
 
   if (process.env.E2E_SKIP_BUILD !== '1') {
@@ -136,7 +140,7 @@ export async function startLocalStack (log: (line: string) => void): Promise<Tar
   }
   try {
     const auth = start('auth-service', ['--import', 'tsx', 'test/fixtures/auth-service.ts'], {
-      AUTH_JWT_SECRET: jwtSecret, AUTH_SERVICE_ID: SERVICE_ID, AUTH_SERVICE_SECRET: serviceSecret, E2E_OAUTH_SIMULATION_KEY: bypassKey
+      AUTH_JWT_SECRET: jwtSecret, AUTH_SERVICE_ID: GATEWAY_ID, AUTH_SERVICE_SECRET: authServiceSecret, E2E_OAUTH_SIMULATION_KEY: bypassKey
     }, logDir)
     const authUrl = await waitForLine(auth, (line) => json(line)?.listening as string | undefined, 15_000)
 
@@ -153,8 +157,11 @@ export async function startLocalStack (log: (line: string) => void): Promise<Tar
       REDIS_KEY_PREFIX: prefix,
       AUTH_MODE: 'remote',
       AUTH_SERVICE_URL: authUrl,
+      AUTH_SERVICE_ID: GATEWAY_ID,
+      AUTH_SERVICE_SECRET: authServiceSecret,
       SERVICE_ID,
       SERVICE_SECRET: serviceSecret,
+      ADMIN_SECRET: adminSecret,
       ALLOWED_ORIGINS: 'https://app.e2e.example.com'
     }, logDir)
     await waitForLine(gateway, (line) => String(json(line)?.msg ?? '').startsWith('Server listening') ? true : undefined, 30_000)

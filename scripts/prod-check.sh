@@ -11,7 +11,7 @@ random() { node -e "process.stdout.write(require('node:crypto').randomBytes(Numb
 now_ms() { node -e "process.stdout.write(String(Date.now()))"; }
 tag=$(random 4)
 schema="prodcheck_$tag" prefix="prodcheck:$tag:"
-jwt_secret=$(random 24) service_secret=$(random 16)
+jwt_secret=$(random 24) service_secret=$(random 16) admin_secret=$(random 16)
 work=$(mktemp -d "${TMPDIR:-/tmp}/aeg-prod-check.XXXXXX")
 app="$work/app" log="$work/server.log"
 passed=0 failed=0 server_pid=""
@@ -53,7 +53,7 @@ port=$(node -e "const s=require('node:net').createServer().listen(0,'127.0.0.1',
 cd "$app"
 env -i PATH="$PATH" NODE_ENV=production HOST=127.0.0.1 PORT="$port" LOG_LEVEL=info INSTANCE_ID="prod-check-$tag" \
   REDIS_URL="$REDIS_URL" DATABASE_URL="$PG_URL" DATABASE_SCHEMA="$schema" REDIS_KEY_PREFIX="$prefix" \
-  AUTH_MODE=jwt JWT_SECRET="$jwt_secret" SERVICE_ID=netra-backend SERVICE_SECRET="$service_secret" \
+  AUTH_MODE=jwt JWT_SECRET="$jwt_secret" SERVICE_ID=netra-backend SERVICE_SECRET="$service_secret" ADMIN_SECRET="$admin_secret" \
   ALLOWED_ORIGINS=https://app.example.com \
   node dist/server.js >"$log" 2>&1 &
 server_pid=$!

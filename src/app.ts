@@ -17,6 +17,7 @@ import drain from './plugins/external/drain.js'
 import postgres from './plugins/external/postgres.js'
 import redis from './plugins/external/redis.js'
 import pressure from './plugins/external/pressure.js'
+import rateLimit from './plugins/external/rate-limit.js'
 import websocket from './plugins/external/websocket.js'
 import admin from './routes/admin.js'
 import demo from './routes/demo.js'
@@ -31,12 +32,18 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
 }
 
+/** The nearest `hops` proxies are believed (Fastify's hop count, as a function its types accept). */
+function trustHops (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
+}
+
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = opts.logger ?? loggerOptions(config)
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger } : { logger }),
     bodyLimit: config.ingest.bodyLimit,
-    trustProxy: true
+    // Off unless configured: with it on, any client could choose its logged and rate-limited address.
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (config.mode === 'embedded') {
@@ -47,11 +54,13 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // 1. Infrastructure: the shutdown flag (its close hook runs first), sockets, then the connections of production mode.
   await app.register(drain)
   await app.register(websocket, { maxPayload: config.ws.maxPayload, drainWindowMs: config.ws.drainWindowMs, reconnectJitterMs: config.ws.reconnectJitterS * 1000 })
+  await app.register(rateLimit, { windowMs: config.clientLimits.windowMs })
   if (config.redis) await app.register(redis, { redis: config.redis })
   if (config.database) await app.register(postgres, { url: config.database.url, schema: config.database.schema, max: config.database.poolMax, applicationName: `aeg:${config.instanceId}` })
 
   // 2. Our capabilities, each on top of the previous.
-  await app.register(metrics)
+  // Under NODE_ENV=production /metrics is served only behind METRICS_TOKEN.
+  await app.register(metrics, { token: config.metricsToken, serve: config.env !== 'production' || config.metricsToken !== undefined })
   await app.register(auth, { config })
   await app.register(store, { config })
   await app.register(fanout, { config })
@@ -75,10 +84,11 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
 /** The routes that do the work, under the pressure guard. */
 async function servedRoutes (app: FastifyInstance, { config }: { config: Config }): Promise<void> {
   await app.register(events, { maxBatch: config.ingest.maxBatch })
-  await app.register(tickets, { allowedOrigins: config.session.allowedOrigins })
+  await app.register(tickets, { allowedOrigins: config.session.allowedOrigins, publicWsUrl: config.publicWsUrl, perAddress: config.clientLimits.tickets })
   await app.register(admin)
   await app.register(history)
-  // The demo page and its dev tokens never exist in production.
-  if (config.env !== 'production') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
-  await app.register(ws, { ws: config.ws, allowedOrigins: config.session.allowedOrigins })
+  // The demo page and its dev tokens exist only in the embedded mode, or where dev auth was opted in to
+  // (ALLOW_DEV_AUTH, which NODE_ENV=production refuses): the mode decides, whatever NODE_ENV says.
+  if (config.mode === 'embedded' || config.auth.mode === 'dev') await app.register(demo, { devSecret: config.auth.mode === 'dev' ? config.auth.secret : undefined })
+  await app.register(ws, { ws: config.ws, allowedOrigins: config.session.allowedOrigins, perAddress: { max: config.clientLimits.upgrades, windowMs: config.clientLimits.windowMs } })
 }

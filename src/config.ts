@@ -5,7 +5,8 @@ import { Value } from 'typebox/value'
 
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], { default: 'development' }),
-  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  // Unset: loopback in the embedded mode (its dev tokens must not face a network), every interface in production mode.
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
 
@@ -18,6 +19,8 @@ export const EnvSchema = Type.Object({
   MIGRATE_ON_BOOT: Type.Boolean({ default: true }),
 
   AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('remote'), Type.Literal('jwt')], { default: 'dev' }),
+  // Dev tokens with Redis and PostgreSQL (load tests, CI): an explicit opt-in that NODE_ENV=production refuses.
+  ALLOW_DEV_AUTH: Type.Boolean({ default: false }),
   DEV_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   AUTH_SERVICE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   // The platform's staging client: connect 0.8 s, read 1.6 s (contract section 1.4).
@@ -25,9 +28,14 @@ export const EnvSchema = Type.Object({
   AUTH_READ_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 1600 }),
   AUTH_CACHE_TTL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
   AUTH_CACHE_MAX: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10000 }),
+  AUTH_FAILURE_CACHE_S: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+  AUTH_MAX_CONCURRENT: Type.Integer({ minimum: 1, maximum: 128, default: 64 }),
   AUTH_BREAKER_FAILURES: Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
   AUTH_BREAKER_RESET_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 10000 }),
   AUTH_BLACKLIST_CHECK: Type.Boolean({ default: false }),
+  // The gateway's own credentials with the auth service: never accepted by the gateway itself.
+  AUTH_SERVICE_ID: Type.Optional(Type.String({ minLength: 1 })),
+  AUTH_SERVICE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'netra-auth-service' }),
@@ -41,9 +49,21 @@ export const EnvSchema = Type.Object({
   REVOCATION_TTL_S: Type.Integer({ minimum: 60, maximum: 30 * 86400, default: 86400 }),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
   MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 100000, default: 10 }),
+  // Per client address (as TRUST_PROXY resolves it), per window: upgrades, ticket requests, failed authentications.
+  CLIENT_LIMIT_WINDOW_S: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
+  CLIENT_UPGRADES_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 300 }),
+  CLIENT_TICKETS_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 120 }),
+  CLIENT_AUTH_FAILURES_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 30 }),
 
   SERVICE_ID: Type.Optional(Type.String({ minLength: 1 })),
   SERVICE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  // The operator's credential for /api/v1/admin/*: agent backends hold SERVICE_SECRET, not this.
+  ADMIN_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  // Proxies in front of the gateway whose X-Forwarded-For is believed: a hop count, or their addresses/CIDRs.
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(false|[0-9]{1,2}|[0-9A-Fa-f:.]+(/[0-9]{1,3})?(,[0-9A-Fa-f:.]+(/[0-9]{1,3})?)*)$' })),
+  // The public origin of the sockets, for ticket URLs (e.g. wss://gateway.example.com); never taken from a request.
+  PUBLIC_WS_URL: Type.Optional(Type.String({ pattern: '^wss?://[^/?#@\\s]+/?$' })),
 
   HISTORY_SIZE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2000 }),
   HISTORY_TTL_S: Type.Integer({ minimum: 1, maximum: 30 * 86400, default: 3600 }),
@@ -77,8 +97,12 @@ export type Env = Type.Static<typeof EnvSchema>
 export const EMBEDDED_DEFAULTS = {
   DEV_JWT_SECRET: 'dev-only-secret-do-not-use-in-production-0123456789',
   SERVICE_ID: 'agent-worker',
-  SERVICE_SECRET: 'dev-only-service-secret'
+  SERVICE_SECRET: 'dev-only-service-secret',
+  ADMIN_SECRET: 'dev-only-admin-secret'
 } as const
+
+/** Variables whose values never appear in an error message. */
+const SECRETS = new Set(['SERVICE_SECRET', 'ADMIN_SECRET', 'AUTH_SERVICE_SECRET', 'JWT_SECRET', 'DEV_JWT_SECRET', 'METRICS_TOKEN'])
 
 export interface Config {
   env: Env['NODE_ENV']
@@ -94,7 +118,18 @@ export interface Config {
   keyPrefix: string
   auth: AuthConfig
   session: SessionConfig
+  /** Agent backends' credential: ingest only. */
   service: { id: string, secret: string }
+  /** The operator's credential: revocation (X-Admin-Secret). */
+  admin: { secret: string }
+  /** Bearer token for /metrics; undefined: open in development, not served under NODE_ENV=production. */
+  metricsToken?: string
+  /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
+  trustProxy: false | number | string[]
+  /** Base of ticket URLs (ws:// or wss://, no path); undefined: the address the request arrived on. */
+  publicWsUrl?: string
+  /** Per client address and window (0: no limit): upgrades, ticket requests, failed authentications. */
+  clientLimits: { windowMs: number, upgrades: number, tickets: number, authFailures: number }
   ingest: { maxBatch: number, bodyLimit: number, stream?: { key: string, group: string } }
   /** Hot history per user in the broker; the durable log in PostgreSQL keeps events for `retentionHours`. */
   history: { size: number, ttlMs: number, retentionHours: number, retentionIntervalS: number, maxBacklog: number }
@@ -142,9 +177,14 @@ export type AuthConfig =
   | {
     mode: 'remote'
     serviceUrl: string
+    /** Sent as X-Service-ID / X-Service-Secret to the auth service. */
+    serviceId: string
+    serviceSecret: string
     connectTimeoutMs: number
     readTimeoutMs: number
-    cache: { ttlS: number, max: number }
+    cache: { ttlS: number, max: number, failureTtlS: number }
+    /** Calls to the auth service in flight at once; past it a verification is refused at once (1011), breaker untouched. */
+    maxConcurrent: number
     breaker: { failures: number, resetMs: number }
     blacklistCheck: boolean
   }
@@ -185,13 +225,33 @@ function expected (variable: string): string | undefined {
   return values && values.length > 0 ? `must be one of ${values.join(', ')}` : undefined
 }
 
+/** What a boot error may echo of a value: nothing of a secret, a URL without its credentials. */
+function shown (variable: string, value: string): string {
+  if (SECRETS.has(variable)) return ` (got ${value.length} characters)`
+  if (/_URL$/.test(variable) || /:\/\/[^/]*@/.test(value)) {
+    const safe = withoutCredentials(value)
+    return safe === undefined ? '' : ` (got ${JSON.stringify(safe.slice(0, 60))})`
+  }
+  return ` (got ${JSON.stringify(value.slice(0, 40))})`
+}
+
+function withoutCredentials (value: string): string | undefined {
+  try {
+    const url = new URL(value)
+    if (url.username !== '' || url.password !== '') { url.username = ''; url.password = '' }
+    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`
+  } catch {
+    return undefined
+  }
+}
+
 export function parseEnv (source: NodeJS.ProcessEnv): Env {
   const raw = pick(source)
   const value = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
   if (!compiled.Check(value)) {
     const [first] = compiled.Errors(value)
     const variable = first ? (first.instancePath.split('/')[1] ?? 'environment') : 'environment'
-    const got = raw[variable] === undefined ? '' : ` (got ${JSON.stringify(String(raw[variable]).slice(0, 40))})`
+    const got = raw[variable] === undefined ? '' : shown(variable, String(raw[variable]))
     throw new ConfigError(variable, `${expected(variable) ?? first?.message ?? 'is invalid'}${got}`)
   }
   return value as Env
@@ -214,14 +274,37 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('REDIS_URL', 'is required when NODE_ENV=production (the embedded mode keeps nothing and serves one instance)')
   }
 
+  // Dev tokens are minted by anyone who can reach /demo/token or knows the published secret: only the embedded
+  // mode has them by default; production mode needs ALLOW_DEV_AUTH, which NODE_ENV=production refuses.
+  if (env.ALLOW_DEV_AUTH && production) throw new ConfigError('ALLOW_DEV_AUTH', 'must not be set when NODE_ENV=production')
+  if (mode === 'production' && env.AUTH_MODE === 'dev' && !env.ALLOW_DEV_AUTH && !production) {
+    throw new ConfigError('AUTH_MODE', 'must be remote or jwt in production mode (REDIS_URL and DATABASE_URL set); ALLOW_DEV_AUTH=true opts in to dev tokens outside NODE_ENV=production')
+  }
   const auth = authConfig(env, production)
 
   if (mode === 'production' && (!env.SERVICE_ID || !env.SERVICE_SECRET)) {
     throw new ConfigError(env.SERVICE_ID ? 'SERVICE_SECRET' : 'SERVICE_ID', 'is required in production mode (agent backends authenticate with it)')
   }
+  if (mode === 'production' && !env.ADMIN_SECRET) {
+    throw new ConfigError('ADMIN_SECRET', 'is required in production mode (the operator\'s credential for /api/v1/admin/revoke, distinct from SERVICE_SECRET)')
+  }
   const service = { id: env.SERVICE_ID ?? EMBEDDED_DEFAULTS.SERVICE_ID, secret: env.SERVICE_SECRET ?? EMBEDDED_DEFAULTS.SERVICE_SECRET }
+  const admin = { secret: env.ADMIN_SECRET ?? EMBEDDED_DEFAULTS.ADMIN_SECRET }
   if (production && service.secret === EMBEDDED_DEFAULTS.SERVICE_SECRET) {
     throw new ConfigError('SERVICE_SECRET', 'must not be the development value from .env.example when NODE_ENV=production')
+  }
+  if (production && admin.secret === EMBEDDED_DEFAULTS.ADMIN_SECRET) {
+    throw new ConfigError('ADMIN_SECRET', 'must not be the development value from .env.example when NODE_ENV=production')
+  }
+  // One credential per holder: a leaked agent backend's secret must not revoke users, and the secret the gateway
+  // sends to the auth service (which that service, or anyone on its path, sees) must open nothing here.
+  const accepted = [service.secret, admin.secret]
+  if (admin.secret === service.secret) throw new ConfigError('ADMIN_SECRET', 'must differ from SERVICE_SECRET')
+  if (auth.mode === 'remote' && accepted.includes(auth.serviceSecret)) {
+    throw new ConfigError('AUTH_SERVICE_SECRET', 'must differ from SERVICE_SECRET and ADMIN_SECRET (the auth service sees it on every call)')
+  }
+  if (env.METRICS_TOKEN !== undefined && accepted.includes(env.METRICS_TOKEN)) {
+    throw new ConfigError('METRICS_TOKEN', 'must differ from SERVICE_SECRET and ADMIN_SECRET')
   }
   const allowedOrigins = parseOrigins(env.ALLOWED_ORIGINS)
   // An empty list means "any Origin": fine on a laptop, cross-site WebSocket hijacking in production.
@@ -231,7 +314,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
 
   return {
     env: env.NODE_ENV,
-    host: env.HOST,
+    host: env.HOST ?? (mode === 'embedded' ? '127.0.0.1' : '0.0.0.0'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     mode,
@@ -260,6 +343,16 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER
     },
     service,
+    admin,
+    metricsToken: env.METRICS_TOKEN,
+    trustProxy: trustProxy(env.TRUST_PROXY),
+    publicWsUrl: env.PUBLIC_WS_URL?.replace(/\/+$/, ''),
+    clientLimits: {
+      windowMs: env.CLIENT_LIMIT_WINDOW_S * 1000,
+      upgrades: env.CLIENT_UPGRADES_MAX,
+      tickets: env.CLIENT_TICKETS_MAX,
+      authFailures: env.CLIENT_AUTH_FAILURES_MAX
+    },
     ingest: {
       maxBatch: env.INGEST_MAX_BATCH,
       bodyLimit: env.INGEST_BODY_LIMIT,
@@ -316,15 +409,41 @@ function authConfig (env: Env, production: boolean): AuthConfig {
     }
   }
   if (!env.AUTH_SERVICE_URL) throw new ConfigError('AUTH_SERVICE_URL', 'is required when AUTH_MODE=remote')
+  // Every call carries a user's token and the gateway's secret: only loopback may go without TLS in production.
+  if (production && !env.AUTH_SERVICE_URL.startsWith('https://') && !loopback(env.AUTH_SERVICE_URL)) {
+    throw new ConfigError('AUTH_SERVICE_URL', 'must be an https:// URL when NODE_ENV=production (plain http only to a loopback address)')
+  }
+  if (!env.AUTH_SERVICE_ID || !env.AUTH_SERVICE_SECRET) {
+    throw new ConfigError(env.AUTH_SERVICE_ID ? 'AUTH_SERVICE_SECRET' : 'AUTH_SERVICE_ID', 'is required when AUTH_MODE=remote (the gateway\'s own credentials with the auth service)')
+  }
   return {
     mode: 'remote',
     serviceUrl: env.AUTH_SERVICE_URL.replace(/\/+$/, ''),
+    serviceId: env.AUTH_SERVICE_ID,
+    serviceSecret: env.AUTH_SERVICE_SECRET,
     connectTimeoutMs: env.AUTH_CONNECT_TIMEOUT_MS,
     readTimeoutMs: env.AUTH_READ_TIMEOUT_MS,
-    cache: { ttlS: env.AUTH_CACHE_TTL_S, max: env.AUTH_CACHE_MAX },
+    cache: { ttlS: env.AUTH_CACHE_TTL_S, max: env.AUTH_CACHE_MAX, failureTtlS: env.AUTH_FAILURE_CACHE_S },
+    maxConcurrent: env.AUTH_MAX_CONCURRENT,
     breaker: { failures: env.AUTH_BREAKER_FAILURES, resetMs: env.AUTH_BREAKER_RESET_MS },
     blacklistCheck: env.AUTH_BLACKLIST_CHECK
   }
+}
+
+function loopback (url: string): boolean {
+  try {
+    const host = new URL(url).hostname
+    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  } catch {
+    return false
+  }
+}
+
+/** TRUST_PROXY: unset or "false" trusts no one; a number trusts that many hops; else a list of addresses or CIDRs. */
+function trustProxy (raw: string | undefined): Config['trustProxy'] {
+  if (raw === undefined || raw === 'false' || raw === '0') return false
+  if (/^\d+$/.test(raw)) return Number(raw)
+  return raw.split(',')
 }
 
 /** "https://a.example, https://b.example:8443" → normalized origins; anything that is not a bare origin is refused. */
@@ -338,7 +457,7 @@ function parseOrigins (raw: string): string[] {
       const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === ''
       if (origin === 'null' || !bare) throw new Error('not an origin')
     } catch {
-      throw new ConfigError('ALLOWED_ORIGINS', `must list origins like https://app.example.com (got ${JSON.stringify(item.slice(0, 60))})`)
+      throw new ConfigError('ALLOWED_ORIGINS', `must list origins like https://app.example.com (got ${JSON.stringify((withoutCredentials(item) ?? item.replace(/\/\/[^/]*@/, '//')).slice(0, 60))})`)
     }
     out.push(origin)
   }

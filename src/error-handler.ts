@@ -11,12 +11,33 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_BODY'
 }
 
+/** Whether a refusal of this code is the first of its window (10 s), per app. */
+class RefusalWindow {
+  private readonly seen = new Map<string, number>()
+  constructor (private readonly windowMs = 10_000, private readonly now: () => number = Date.now) {}
+  first (code: string): boolean {
+    const at = this.now()
+    const last = this.seen.get(code)
+    if (last !== undefined && at - last < this.windowMs) return false
+    this.seen.set(code, at)
+    return true
+  }
+}
+
 export function registerErrorHandlers (app: FastifyInstance): void {
+  const refusals = new RefusalWindow()
   app.setErrorHandler((error: FastifyError & { details?: unknown, retryAfter?: number }, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
-    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    // A refusal we chose (over capacity, draining, rate limited) is no fault: one info line per code a window, no stack.
+    const refusal = (status === 503 || status === 429) && error.statusCode !== undefined
+    if (refusal) {
+      if (refusals.first(error.code ?? String(status))) request.log.info({ code: error.code, message: error.message }, 'requests refused (logged once a window)')
+    } else if (status >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.info({ code: error.code, message: error.message }, 'request rejected')
-    const code = status >= 500 && error.code === undefined ? 'INTERNAL_ERROR' : (FASTIFY_CODES[error.code] ?? error.code ?? 'BAD_REQUEST')
+    // Only errors that chose their status carry a code of ours; anything else (a driver's error with PostgreSQL's
+    // SQLSTATE in `code`, a bug) is INTERNAL_ERROR, so no database detail ever reaches a client.
+    const ours = error.statusCode !== undefined && error.statusCode >= 400
+    const code = !ours ? 'INTERNAL_ERROR' : (FASTIFY_CODES[error.code] ?? error.code ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST'))
     const body: Record<string, unknown> = {
       statusCode: status,
       code,

@@ -13,7 +13,8 @@ export const HttpErrors = {
   RunConflict: createError<[string]>('RUN_CONFLICT', '%s', 409),
   EventRejected: createError<[string]>('EVENT_REJECTED', '%s', 400),
   StoreUnavailable: createError<[string]>('STORE_UNAVAILABLE', '%s', 503),
-  OverCapacity: createError<[string]>('OVER_CAPACITY', '%s', 503)
+  OverCapacity: createError<[string]>('OVER_CAPACITY', '%s', 503),
+  RateLimited: createError<[string]>('RATE_LIMITED', '%s', 429)
 } as const
 
 /**
@@ -55,5 +56,13 @@ export class AuthError extends Error {
   constructor (public readonly code: 'AUTH_FAILED' | 'AUTH_UNAVAILABLE', message: string, public readonly close: CloseCode = code) {
     super(message)
     this.name = 'AuthError'
+  }
+}
+
+/** Raised before any verification when the client's address has failed too often; `retryAfterS` says when to come back. */
+export class AuthRateLimited extends Error {
+  constructor (public readonly retryAfterS: number) {
+    super(`too many failed authentications from this address; retry in ${retryAfterS} s`)
+    this.name = 'AuthRateLimited'
   }
 }

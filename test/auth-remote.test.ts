@@ -4,18 +4,18 @@ import t, { type Test } from 'tap'
 import { type AuthFixture, startAuthService } from './fixtures/auth-service.js'
 import { LogCapture } from './fixtures/log-capture.js'
 import { mint, unsigned } from './fixtures/tokens.js'
-import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, type Running, SERVICE } from './helper.js'
+import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, type Running, SERVICE, AUTH_SERVICE } from './helper.js'
 
 type Tap = Test
 const SECRET = 'remote-fixture-secret-0123456789abcdef'
 const logs = new LogCapture()
-logs.secret(SECRET, SERVICE.secret, DEV_SECRET)
+logs.secret(SECRET, SERVICE.secret, DEV_SECRET, AUTH_SERVICE.secret)
 
 const sign = async (sub: string, opts: Partial<Parameters<typeof mint>[0]> = {}): Promise<string> => await mint({ key: SECRET, sub, ...opts })
 const nowS = (): number => Math.floor(Date.now() / 1000)
 
 async function fixture (t: Tap): Promise<AuthFixture> {
-  const f = await startAuthService(SECRET, { serviceId: SERVICE.id, serviceSecret: SERVICE.secret })
+  const f = await startAuthService(SECRET, { serviceId: AUTH_SERVICE.id, serviceSecret: AUTH_SERVICE.secret })
   t.teardown(() => f.close())
   return f
 }
@@ -84,7 +84,7 @@ t.test('an unreachable, slow or failing service is AUTH_UNAVAILABLE and 1011, an
 
 t.test('the gateway\'s own service credentials refused by the service is an outage (1011), not a bad user token', async (t) => {
   const f = await fixture(t)
-  const gw = await gateway(t, f, { SERVICE_SECRET: 'not-the-secret-the-auth-service-expects' })
+  const gw = await gateway(t, f, { AUTH_SERVICE_SECRET: 'not-the-secret-the-auth-service-expects' })
   logs.secret('not-the-secret-the-auth-service-expects')
   await expectRefused(t, `${gw.ws}/ws`, bearer(await sign('alice')), 'AUTH_UNAVAILABLE')
 })

@@ -2,10 +2,10 @@
 import t, { type Test } from 'tap'
 import { startAuthService } from './fixtures/auth-service.js'
 import { LogCapture } from './fixtures/log-capture.js'
-import { build, Client, DEV_SECRET, isolate, SERVICE, token } from './helper.js'
+import { AUTH_SERVICE, build, Client, DEV_SECRET, isolate, SERVICE, token } from './helper.js'
 
 const logs = new LogCapture()
-logs.secret(SERVICE.secret, DEV_SECRET)
+logs.secret(SERVICE.secret, DEV_SECRET, AUTH_SERVICE.secret)
 
 async function refused (t: Test, url: string, opts: Parameters<typeof Client.open>[1] = {}): Promise<void> {
   const c = await Client.open(url, opts)
@@ -45,7 +45,7 @@ t.test('subprotocol negotiation echoes the token-bearing entry exactly as offere
 
 t.test('remote mode asks POST /auth/validate with the service headers, and an outage is 1011, not 1008', async (t) => {
   const secret = logs.secret('remote-fixture-secret-0123456789abcdef')
-  const fixture = await startAuthService(secret, { serviceId: SERVICE.id, serviceSecret: SERVICE.secret })
+  const fixture = await startAuthService(secret, { serviceId: AUTH_SERVICE.id, serviceSecret: AUTH_SERVICE.secret })
   t.teardown(() => fixture.close())
   const gw = await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: fixture.url, AUTH_CONNECT_TIMEOUT_MS: '200', AUTH_READ_TIMEOUT_MS: '200', AUTH_BREAKER_FAILURES: '10' }, logs.logger)
 

@@ -62,21 +62,27 @@ t.test('chat against Redis and PostgreSQL with the reference agent worker', asyn
     await Promise.all([...tabs, other].map((c) => c.close()))
   })
 
-  await t.test('another user\'s thread is refused, as "Thread not found"', async (t) => {
+  await t.test('another user\'s thread reads like an unknown one, and a message cannot join it', async (t) => {
     const owner = await Client.as(gw.ws, 'owner')
     owner.send({ type: 'user_message', payload: { message: 'mine' } })
     const { thread_id: threadId } = await owner.next('ack')
     const intruder = await Client.as(gw.ws, 'intruder')
-    for (const frame of [
-      { type: 'user_message', payload: { message: 'let me in', thread_id: threadId } },
-      { type: 'switch_thread', payload: { thread_id: threadId } },
-      { type: 'get_thread_history', payload: { thread_id: threadId } }
-    ]) {
-      const before = intruder.frames.length
-      intruder.send(frame)
-      t.match(await intruder.next((f) => intruder.frames.indexOf(f) >= before && f.type === 'error'), { message: 'Thread not found', payload: { error_message: 'Thread not found' } }, frame.type)
+    const answers = async (thread: string): Promise<unknown[]> => {
+      const out: unknown[] = []
+      for (const type of ['switch_thread', 'get_thread_history']) {
+        const before = intruder.frames.length
+        intruder.send({ type, payload: { thread_id: thread } })
+        const { timestamp: _, ...answer } = await intruder.next((f) => intruder.frames.indexOf(f) >= before && f.type === 'error')
+        out.push(answer)
+      }
+      return out
     }
-    t.equal(intruder.frames.some((f) => f.type === 'ack'), false)
+    const foreign = await answers(threadId as string)
+    t.same(foreign, await answers('thread_that_nobody_has_0001'), 'the same answers for another user\'s thread and an unknown one')
+    t.match(foreign[0], { message: 'Thread not found', payload: { error_message: 'Thread not found' } })
+    const before = intruder.frames.length
+    intruder.send({ type: 'user_message', payload: { message: 'let me in', thread_id: threadId } })
+    t.match(await intruder.next((f) => intruder.frames.indexOf(f) >= before && (f.type === 'error' || f.type === 'ack')), { type: 'error', message: 'Thread not found' }, 'a message never joins the owner\'s thread')
     await owner.count(['agent_completed'], 1, 10000)
     await Promise.all([owner.close(), intruder.close()])
   })

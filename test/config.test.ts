@@ -2,7 +2,14 @@
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
 
-const prod = { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://u@h/db', AUTH_MODE: 'remote', AUTH_SERVICE_URL: 'http://auth:8081', SERVICE_ID: 'gw', SERVICE_SECRET: 'a-real-secret-of-length', ALLOWED_ORIGINS: 'https://app.example.com' }
+const prod = Object.fromEntries([
+  ['NODE_ENV', 'production'], ['REDIS_URL', 'redis://127.0.0.1:6379'], ['DATABASE_URL', 'postgres://u@h/db'], ['AUTH_MODE', 'remote'],
+  ['AUTH_SERVICE_URL', 'https://auth:8081'], ['AUTH_SERVICE_ID', 'gateway'], ['AUTH_SERVICE_SECRET', 'the-gateway-secret-at-the-auth-service'],
+  ['SERVICE_ID', 'gw'], ['SERVICE_SECRET', 'a-real-secret-of-length'], ['ADMIN_SECRET', 'an-operator-secret-of-length'],
+  ['ALLOWED_ORIGINS', 'https://app.example.com']
+]) as Record<string, string>
+/** Production mode (Redis and PostgreSQL) without NODE_ENV=production. */
+const prodMode = { ...prod, NODE_ENV: 'development' }
 
 t.test('bad values stop the boot naming the variable', async (t) => {
   const cases: Array<[Record<string, string>, string, RegExp]> = [
@@ -12,10 +19,21 @@ t.test('bad values stop the boot naming the variable', async (t) => {
     [{ REDIS_URL: 'http://x' }, 'REDIS_URL', /REDIS_URL/],
     [{ REDIS_URL: 'redis://x' }, 'DATABASE_URL', /DATABASE_URL is required/],
     [{ AUTH_MODE: 'remote' }, 'AUTH_SERVICE_URL', /AUTH_SERVICE_URL is required when AUTH_MODE=remote/],
+    [{ AUTH_MODE: 'remote', AUTH_SERVICE_URL: 'http://127.0.0.1:1' }, 'AUTH_SERVICE_ID', /AUTH_SERVICE_ID is required when AUTH_MODE=remote/],
     [{ INGEST_MAX_BATCH: '0' }, 'INGEST_MAX_BATCH', /INGEST_MAX_BATCH must be >= 1/],
     [{ DATABASE_SCHEMA: 'Robert\'); DROP' }, 'DATABASE_SCHEMA', /DATABASE_SCHEMA must match/],
     [{ ...prod, SERVICE_SECRET: undefined as unknown as string }, 'SERVICE_SECRET', /SERVICE_SECRET is required in production mode/],
     [{ ...prod, AUTH_MODE: 'dev' }, 'AUTH_MODE', /AUTH_MODE must not be "dev" when NODE_ENV=production/],
+    [{ ...prod, ADMIN_SECRET: undefined as unknown as string }, 'ADMIN_SECRET', /ADMIN_SECRET is required in production mode/],
+    [{ ...prod, ADMIN_SECRET: prod.SERVICE_SECRET! }, 'ADMIN_SECRET', /must differ from SERVICE_SECRET/],
+    [{ ...prod, AUTH_SERVICE_SECRET: prod.SERVICE_SECRET! }, 'AUTH_SERVICE_SECRET', /must differ from SERVICE_SECRET and ADMIN_SECRET/],
+    [{ ...prod, AUTH_SERVICE_SECRET: prod.ADMIN_SECRET! }, 'AUTH_SERVICE_SECRET', /must differ/],
+    [{ ...prod, AUTH_SERVICE_URL: 'http://auth:8081' }, 'AUTH_SERVICE_URL', /must be an https:\/\/ URL when NODE_ENV=production/],
+    [{ ...prodMode, AUTH_MODE: 'dev' }, 'AUTH_MODE', /must be remote or jwt in production mode .*ALLOW_DEV_AUTH=true opts in/],
+    [{ ...prodMode, AUTH_MODE: undefined as unknown as string }, 'AUTH_MODE', /must be remote or jwt in production mode/],
+    [{ ...prod, AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32), ALLOW_DEV_AUTH: 'true' }, 'ALLOW_DEV_AUTH', /must not be set when NODE_ENV=production/],
+    [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY', /TRUST_PROXY must match/],
+    [{ PUBLIC_WS_URL: 'https://gw.example.com' }, 'PUBLIC_WS_URL', /PUBLIC_WS_URL must match/],
     [{ ...prod, REDIS_URL: '', DATABASE_URL: '' }, 'REDIS_URL', /REDIS_URL is required when NODE_ENV=production/],
     [{ ...prod, SERVICE_SECRET: 'dev-only-service-secret' }, 'SERVICE_SECRET', /must not be the development value/],
     [{ ...prod, ALLOWED_ORIGINS: '' }, 'ALLOWED_ORIGINS', /ALLOWED_ORIGINS is required when NODE_ENV=production/],
@@ -41,10 +59,13 @@ t.test('a complete production environment loads', async (t) => {
   t.equal(config.mode, 'production')
   t.same(config.auth, {
     mode: 'remote',
-    serviceUrl: 'http://auth:8081',
+    serviceUrl: 'https://auth:8081',
+    serviceId: 'gateway',
+    serviceSecret: 'the-gateway-secret-at-the-auth-service',
     connectTimeoutMs: 800,
     readTimeoutMs: 1600,
-    cache: { ttlS: 300, max: 10000 },
+    cache: { ttlS: 300, max: 10000, failureTtlS: 30 },
+    maxConcurrent: 64,
     breaker: { failures: 3, resetMs: 10000 },
     blacklistCheck: false
   }, 'remote auth with the platform staging client\'s timeouts, a 300 s cache and a 3-failure breaker')
@@ -55,6 +76,39 @@ t.test('a complete production environment loads', async (t) => {
   t.equal(config.database?.schema, 'public')
   t.equal(config.redis?.keyPrefix, 'aeg:')
   t.equal(loadConfig({ ...prod, MIGRATE_ON_BOOT: 'false', PORT: '' }).database?.migrateOnBoot, false, 'booleans and empty values are read as expected')
+})
+
+t.test('a boot error never echoes a secret or a URL\'s password', async (t) => {
+  const secrets: Array<[Record<string, string>, string]> = [
+    [{ SERVICE_SECRET: 'hunter2-short' }, 'hunter2-short'],
+    [{ ADMIN_SECRET: 'hunter3-short' }, 'hunter3-short'],
+    [{ AUTH_SERVICE_SECRET: 'hunter4-short' }, 'hunter4-short'],
+    [{ AUTH_MODE: 'jwt', JWT_SECRET: 'hunter5-short' }, 'hunter5-short'],
+    [{ DEV_JWT_SECRET: 'hunter6-short' }, 'hunter6-short'],
+    [{ METRICS_TOKEN: 'hunter7' }, 'hunter7'],
+    [{ DATABASE_URL: 'mysql://app:pa55word@db/x' }, 'pa55word'],
+    [{ REDIS_URL: 'http://app:pa55word@cache' }, 'pa55word'],
+    [{ AUTH_MODE: 'remote', AUTH_SERVICE_URL: 'ftp://app:pa55word@auth' }, 'pa55word'],
+    [{ ALLOWED_ORIGINS: 'https://app:pa55word@a.example.com' }, 'pa55word']
+  ]
+  for (const [env, secret] of secrets) {
+    const err = t.throws(() => loadConfig(env), ConfigError) as ConfigError
+    t.equal(err.variable, Object.keys(env).at(-1), `names ${err.variable}`)
+    t.notMatch(err.message, secret, `${err.variable}: the value stays out of the message`)
+  }
+  const short = t.throws(() => loadConfig({ SERVICE_SECRET: 'hunter2-short' })) as ConfigError
+  t.match(short.message, /SERVICE_SECRET must not have fewer than 16 characters \(got 13 characters\)/, 'says what was expected')
+})
+
+t.test('the mode decides, not NODE_ENV: loopback and dev auth only in the embedded mode', async (t) => {
+  t.equal(loadConfig({}).host, '127.0.0.1', 'the embedded default listens on loopback')
+  t.equal(loadConfig({ HOST: '0.0.0.0' }).host, '0.0.0.0', 'unless HOST says otherwise')
+  t.equal(loadConfig(prod).host, '0.0.0.0', 'production mode listens on every interface')
+  t.equal(loadConfig({ ...prodMode, AUTH_MODE: 'dev', ALLOW_DEV_AUTH: 'true' }).auth.mode, 'dev', 'the explicit opt-in')
+  t.equal(loadConfig({}).trustProxy, false, 'no proxy is trusted by default')
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2)
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1'])
+  t.equal(loadConfig({ ...prod, AUTH_SERVICE_URL: 'http://127.0.0.1:8081' }).auth.mode, 'remote', 'plain http to loopback is allowed')
 })
 
 t.test('.env.example documents every setting, each under a comment', async (t) => {

@@ -14,6 +14,8 @@ const NOT_IN_MANIFEST: Record<string, string> = {
   PORT: 'Cloud Run sets it (a reserved variable)',
   INSTANCE_ID: 'must differ per instance: generated at boot',
   DEV_JWT_SECRET: 'dev auth only, refused in production',
+  ALLOW_DEV_AUTH: 'dev auth only, refused in production',
+  PUBLIC_WS_URL: 'the service\'s public URL, known after the first deploy: shown commented',
   AGENT_STEP_MS: 'the embedded mode\'s in-process agent only',
   INGEST_STREAM_KEY: 'derived from REDIS_KEY_PREFIX',
   REDIS_CLUSTER_NODES: 'the alternative to REDIS_URL, shown commented',
@@ -25,7 +27,7 @@ const NOT_IN_MANIFEST: Record<string, string> = {
   JWKS_COOLDOWN_MS: 'AUTH_MODE=jwt, shown commented',
   JWKS_CACHE_MAX_AGE_MS: 'AUTH_MODE=jwt, shown commented'
 }
-const SECRETS = ['REDIS_URL', 'DATABASE_URL', 'SERVICE_SECRET']
+const SECRETS = ['REDIS_URL', 'DATABASE_URL', 'SERVICE_SECRET', 'ADMIN_SECRET', 'AUTH_SERVICE_SECRET', 'METRICS_TOKEN']
 
 interface EnvVar { name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string } } }
 interface Probe { httpGet: { path: string, port: number } }
@@ -102,6 +104,7 @@ t.test('the gateway boots its config from the manifest (secrets filled in)', asy
   const env: Record<string, string> = { PORT: '8080' }
   for (const e of render().spec.template.spec.containers[0]!.env) env[e.name] = e.value ?? ''
   Object.assign(env, { REDIS_URL: 'redis://:auth@10.0.0.3:6379', DATABASE_URL: 'postgres://aeg:pw@10.0.0.5:5432/aeg', SERVICE_SECRET: 'a-real-secret-from-secret-manager' })
+  Object.assign(env, { ADMIN_SECRET: 'an-operator-secret-from-secret-manager', AUTH_SERVICE_SECRET: 'the-gateway-secret-from-secret-manager', METRICS_TOKEN: 'a-scrape-token-from-secret-manager' })
   const config = loadConfig(env)
   t.equal(config.env, 'production')
   t.equal(config.mode, 'production')

@@ -34,7 +34,7 @@ t.test('embedded defaults: the .env.example service credentials and dev auth', a
   const config = loadConfig({})
   t.equal(config.mode, 'embedded')
   t.equal(config.port, 8080)
-  t.equal(config.host, '0.0.0.0')
+  t.equal(config.host, '127.0.0.1', 'loopback: the embedded mode mints dev tokens for anyone who can reach it')
   t.equal(config.auth.mode, 'dev')
   t.same(config.service, { id: 'agent-worker', secret: 'dev-only-service-secret' })
 })

@@ -13,6 +13,9 @@ import { signDevToken } from '../src/plugins/app/auth/dev-verifier.js'
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const SERVICE = { id: 'test-agent-worker', secret: 'test-service-secret-0123456789' }
+/** The operator's revocation credential, and the gateway's own credentials with the auth service. */
+export const ADMIN = { secret: 'test-admin-secret-0123456789' }
+export const AUTH_SERVICE = { id: 'test-gateway', secret: 'test-auth-service-secret-0123456789' }
 export const DEV_SECRET = EMBEDDED_DEFAULTS.DEV_JWT_SECRET
 
 interface Tap {
@@ -37,7 +40,13 @@ export function isolate (t: Tap, file = process.argv[1] ?? t.name): Isolation {
 
 export function testEnv (iso: Isolation | null, env: Record<string, string> = {}): Record<string, string> {
   const base: Record<string, string> = { NODE_ENV: 'test', LOG_LEVEL: 'silent', SERVICE_ID: SERVICE.id, SERVICE_SECRET: SERVICE.secret }
+  Object.assign(base, { ADMIN_SECRET: ADMIN.secret, AUTH_SERVICE_ID: AUTH_SERVICE.id, AUTH_SERVICE_SECRET: AUTH_SERVICE.secret })
+  // Every test client comes from 127.0.0.1, so per-address limits would count unrelated tests as one client:
+  // off here, and on in the tests that are about them.
+  Object.assign(base, { CLIENT_UPGRADES_MAX: '0', CLIENT_TICKETS_MAX: '0', CLIENT_AUTH_FAILURES_MAX: '0' })
+  // Production mode with dev tokens, as the tests sign them: the opt-in NODE_ENV=production refuses.
   if (iso) Object.assign(base, { REDIS_URL, DATABASE_URL: PG_URL, DATABASE_SCHEMA: iso.schema, REDIS_KEY_PREFIX: iso.prefix })
+  if (iso && env.NODE_ENV !== 'production') base.ALLOW_DEV_AUTH = 'true'
   return { ...base, ...env }
 }
 

@@ -1,13 +1,13 @@
 // Revocation: an admin call or a control message closes a user's or a token's sockets on every instance within 2 s.
 import t from 'tap'
 import { LogCapture } from './fixtures/log-capture.js'
-import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token } from './helper.js'
+import { ADMIN, AUTH_SERVICE, bearer, build, connect, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token } from './helper.js'
 
 const logs = new LogCapture()
-logs.secret(SERVICE.secret, DEV_SECRET)
-const SERVICE_HEADERS = { 'content-type': 'application/json', 'x-service-id': SERVICE.id, 'x-service-secret': SERVICE.secret }
+logs.secret(SERVICE.secret, DEV_SECRET, ADMIN.secret)
+const ADMIN_HEADERS = { 'content-type': 'application/json', 'x-admin-secret': ADMIN.secret }
 
-async function revoke (gw: Running, body: unknown, headers: Record<string, string> = SERVICE_HEADERS): Promise<{ status: number, body: Record<string, unknown> }> {
+async function revoke (gw: Running, body: unknown, headers: Record<string, string> = ADMIN_HEADERS): Promise<{ status: number, body: Record<string, unknown> }> {
   const res = await fetch(`${gw.http}/api/v1/admin/revoke`, { method: 'POST', headers, body: JSON.stringify(body) })
   return { status: res.status, body: await res.json() as Record<string, unknown> }
 }
@@ -83,13 +83,18 @@ t.test('the embedded mode revokes through its in-process broker', async (t) => {
   t.equal((await c.closed).code, 1008)
 })
 
-t.test('the admin call needs the service credentials and exactly one of user_id and jti', async (t) => {
+t.test('the admin call needs the operator\'s credential and exactly one of user_id and jti', async (t) => {
   const gw = await build(t, isolate(t), {}, logs.logger)
   const noAuth = await revoke(gw, { user_id: 'x' }, { 'content-type': 'application/json' })
   t.equal(noAuth.status, 401)
   t.equal(noAuth.body.code, 'SERVICE_AUTH_FAILED')
   const user = await revoke(gw, { user_id: 'x' }, { 'content-type': 'application/json', authorization: `Bearer ${await token('x')}` })
   t.equal(user.status, 401, 'a user token is not an admin credential')
+  // An agent backend's ingest credential, and the one the gateway sends to the auth service, revoke nobody.
+  for (const headers of [{ 'x-service-id': SERVICE.id, 'x-service-secret': SERVICE.secret }, { 'x-service-id': AUTH_SERVICE.id, 'x-service-secret': AUTH_SERVICE.secret }, { 'x-admin-secret': SERVICE.secret }] as Array<Record<string, string>>) {
+    const other = await revoke(gw, { user_id: 'x' }, { 'content-type': 'application/json', ...headers })
+    t.equal(other.status, 401, 'not an operator credential')
+  }
 
   const neither = await revoke(gw, {})
   t.equal(neither.status, 400)

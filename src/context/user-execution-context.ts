@@ -1,6 +1,8 @@
 // UserExecutionContext: the one definition (schema, type, constructor) of who a run belongs to.
 import Type from 'typebox'
+import { idProblem } from './ids.js'
 
+// Loose on purpose: contextFieldProblem applies the id rule after the schema, with a message naming the rule.
 const Id = Type.String({ minLength: 1, maxLength: 256 })
 
 export const UserExecutionContextSchema = Type.Object({
@@ -35,7 +37,9 @@ export class InvalidContextError extends Error {
 export function contextFieldProblem (field: RequiredField, value: unknown): string | undefined {
   if (typeof value !== 'string') return 'must be a string'
   if (value.trim() === '') return 'must not be empty'
-  if (value.length > 256) return 'must be at most 256 characters'
+  // Ids name keys, channels and rows: one rule for all of them (see ids.ts).
+  const shape = idProblem(value)
+  if (shape) return shape
   const lower = value.toLowerCase()
   if (ALLOWED_DEFAULTS.has(lower)) return undefined
   if (PLACEHOLDER_VALUES.has(lower)) return `must not be the placeholder value "${value}"`
@@ -64,6 +68,8 @@ export function createUserExecutionContext (input: {
     if (typeof input.websocket_client_id !== 'string' || input.websocket_client_id.trim() === '') {
       throw new InvalidContextError('websocket_client_id', 'must be a non-empty string when given')
     }
+    const shape = idProblem(input.websocket_client_id)
+    if (shape) throw new InvalidContextError('websocket_client_id', shape)
     ctx.websocket_client_id = input.websocket_client_id
   }
   return Object.freeze(ctx)

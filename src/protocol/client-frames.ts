@@ -1,7 +1,9 @@
 // Client frames as the platform's frontend and tests send them: TypeBox schemas, and where each field may sit.
 import Type from 'typebox'
 import { Compile } from 'typebox/compile'
+import { idProblem } from '../context/ids.js'
 
+// Loose here; parseChatFrame applies the id rule with its own message (the ids name keys and rows).
 const Id = Type.String({ minLength: 1, maxLength: 256 })
 const Text = Type.String({ maxLength: 32_000 })
 const Payload = Type.Object({
@@ -35,13 +37,29 @@ export const STOP_TYPES = new Set(['stop_agent', 'stop_processing'])
 
 /** The frame as a ChatFrame, or the path and rule of its first problem. */
 export function parseChatFrame (frame: unknown): ChatFrame | string {
-  if (check.Check(frame)) return frame
+  if (check.Check(frame)) return idsProblem(frame) ?? frame
   const [error] = check.Errors(frame)
   const path = (error?.instancePath ?? '').split('/').filter(Boolean).join('.') || 'frame'
   return `${path}: ${error?.message ?? 'is invalid'}`
 }
 
 type PayloadFields = Type.Static<typeof Payload>
+
+const ID_FIELDS = ['thread_id', 'run_id'] as const
+
+/** The first thread or run id, at the top or in a payload, that breaks the id rule. */
+function idsProblem (frame: ChatFrame): string | undefined {
+  const places: Array<[string, PayloadFields | undefined]> = [['', frame], ['payload.', frame.payload], ['data.', frame.data]]
+  for (const [where, place] of places) {
+    for (const field of ID_FIELDS) {
+      const value = place?.[field]
+      if (value === undefined || value === null) continue
+      const problem = idProblem(value)
+      if (problem) return `${where}${field}: ${problem}`
+    }
+  }
+  return undefined
+}
 
 function payloadOf (frame: ChatFrame): PayloadFields {
   return frame.payload ?? frame.data ?? frame

@@ -1,13 +1,14 @@
-// POST /api/v1/admin/revoke: a service closes every socket of a user, or of one token, on every instance.
+// POST /api/v1/admin/revoke: an operator closes every socket of a user, or of one token, on every instance.
 import type { FastifyPluginAsync } from 'fastify'
 import type Type from 'typebox'
 import { HttpErrors } from '../errors.js'
 import { RevokeReplySchema, RevokeRequestSchema } from '../schemas/auth.js'
 
 const admin: FastifyPluginAsync = async (app) => {
-  // Inside this scope only: the same service credentials as ingest (X-Service-ID / X-Service-Secret).
+  // Inside this scope only: the operator's credential (ADMIN_SECRET), not the agent backends' one that ingest takes:
+  // a leaked agent backend can forge events for its users, but cannot sign everyone out.
   app.addHook('onRequest', async (request) => {
-    if (!app.auth.isService(request)) throw new HttpErrors.ServiceAuthFailed('X-Service-ID and X-Service-Secret are missing or wrong')
+    if (!app.auth.isAdmin(request)) throw new HttpErrors.ServiceAuthFailed('X-Admin-Secret is missing or wrong')
   })
 
   app.post<{ Body: Type.Static<typeof RevokeRequestSchema> }>('/api/v1/admin/revoke', {

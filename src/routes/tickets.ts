@@ -8,7 +8,18 @@ import { TicketReplySchema, TicketRequestSchema } from '../schemas/auth.js'
 
 const PATH = '/api/websocket/ticket'
 
-const tickets: FastifyPluginAsync<{ allowedOrigins: string[] }> = async (app, opts) => {
+/**
+ * Where the ticket's socket is: the configured public URL, else the address this request arrived on. Never the
+ * Host or X-Forwarded-Host headers, which the caller writes.
+ */
+function socketBase (request: FastifyRequest, publicWsUrl: string | undefined): string {
+  if (publicWsUrl !== undefined) return publicWsUrl
+  const { localAddress, localPort } = request.raw.socket
+  const host = localAddress === undefined ? '127.0.0.1' : localAddress.replace(/^::ffff:/, '')
+  return `ws://${host.includes(':') ? `[${host}]` : host}:${localPort ?? 80}`
+}
+
+const tickets: FastifyPluginAsync<{ allowedOrigins: string[], publicWsUrl?: string, perAddress?: number }> = async (app, opts) => {
   // The frontend calls this from its own origin with an Authorization header, so the browser asks first (CORS).
   // Only the origins allowed to open a socket may buy a ticket from a page; no cookies are involved.
   const cors = (request: FastifyRequest, reply: FastifyReply): void => {
@@ -34,7 +45,9 @@ const tickets: FastifyPluginAsync<{ allowedOrigins: string[] }> = async (app, op
     scope.addHook('preHandler', requireUser)
 
     scope.post<{ Body: Type.Static<typeof TicketRequestSchema> }>(PATH, {
-      schema: { body: TicketRequestSchema, response: { 200: TicketReplySchema } }
+      schema: { body: TicketRequestSchema, response: { 200: TicketReplySchema } },
+      // Ticket requests per client address and window: each one may cost a call to the auth service.
+      config: { rateLimit: opts.perAddress ? { max: opts.perAddress } : false }
     }, async (request) => {
       const identity = request.identity
       if (identity === null) throw new HttpErrors.AuthFailed('authentication failed')
@@ -50,7 +63,7 @@ const tickets: FastifyPluginAsync<{ allowedOrigins: string[] }> = async (app, op
         created_at: ticket.createdAt,
         ttl_seconds: ticket.ttlS,
         single_use: true as const,
-        websocket_url: `${request.protocol === 'https' ? 'wss' : 'ws'}://${request.host}/ws?ticket=${ticket.id}`
+        websocket_url: `${socketBase(request, opts.publicWsUrl)}/ws?ticket=${ticket.id}`
       }
     })
   })

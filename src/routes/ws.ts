@@ -1,7 +1,7 @@
 // The user-scoped WebSocket at /ws and /api/v1/websocket: origin check and auth before the upgrade, then a session per socket.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
-import { AuthError, HttpErrors } from '../errors.js'
+import { AuthError, AuthRateLimited, HttpErrors } from '../errors.js'
 import { TokenBucket } from '../services/token-bucket.js'
 import { originAllowed } from '../plugins/app/auth/origin.js'
 import type { Socket } from '../plugins/app/fanout/registry.js'
@@ -19,6 +19,8 @@ export interface WsOptions {
   ws: Config['ws']
   /** Origins allowed to open a socket; empty: every origin (refused at boot in production). */
   allowedOrigins: string[]
+  /** Upgrades one client address may ask for per window (max 0: no limit). */
+  perAddress?: { max: number, windowMs: number }
 }
 
 const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
@@ -28,6 +30,17 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
   // Capacity first, before any work: a full or draining instance answers 503 with Retry-After, and the load
   // balancer or the client's backoff sends the socket elsewhere. The rate bounds reconnect storms after a deploy.
   const upgrades = new TokenBucket(opts.ws.upgradeRate, opts.ws.upgradeRate)
+  // Per client address first, so that one address flooding upgrades spends its own allowance, not the instance's.
+  const perAddress = opts.perAddress?.max ? app.createRateLimit({ max: opts.perAddress.max, timeWindow: opts.perAddress.windowMs }) : undefined
+  app.addHook('onRequest', async (request, reply) => {
+    const verdict = await perAddress?.(request)
+    if (verdict !== undefined && !verdict.isAllowed && verdict.isExceeded) {
+      app.metrics.auth('rate_limited')
+      reply.header('retry-after', String(verdict.ttlInSeconds))
+      app.rateLimitRefused(request, verdict.key)
+      throw new HttpErrors.RateLimited(`too many upgrades from this address; retry in ${verdict.ttlInSeconds} s`)
+    }
+  })
   app.addHook('onRequest', async (_request, reply) => {
     const reason = app.draining
       ? 'this instance is shutting down'
@@ -52,6 +65,11 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
       request.identity = await app.auth.authenticateUpgrade(request)
       app.metrics.auth('ok')
     } catch (err) {
+      // An address over its failed-auth limit is refused before the upgrade, as capacity is: 429 with Retry-After.
+      if (err instanceof AuthRateLimited) {
+        app.metrics.auth('rate_limited')
+        throw Object.assign(new HttpErrors.RateLimited(err.message), { retryAfter: err.retryAfterS })
+      }
       // Only a verdict on the token is 1008; anything unexpected is our fault, so retryable (1011), and logged.
       if (!(err instanceof AuthError)) request.log.error({ err }, 'websocket auth failed unexpectedly')
       request.authError = err instanceof AuthError ? err : new AuthError('AUTH_UNAVAILABLE', 'authentication could not complete, retry')

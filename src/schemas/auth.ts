@@ -1,5 +1,6 @@
 // HTTP bodies and answers of the auth routes: WebSocket tickets and admin revocation.
 import Type from 'typebox'
+import { IdSchema } from '../context/ids.js'
 
 /** POST /api/websocket/ticket, as the platform's frontend sends it; permissions and metadata are accepted and ignored. */
 export const TicketRequestSchema = Type.Object({
@@ -22,8 +23,8 @@ export const TicketReplySchema = Type.Object({
 
 /** POST /api/v1/admin/revoke: exactly one of user_id (every token of the user issued so far) and jti (one token). */
 export const RevokeRequestSchema = Type.Object({
-  user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  jti: Type.Optional(Type.String({ minLength: 1, maxLength: 256 }))
+  user_id: Type.Optional(IdSchema),
+  jti: Type.Optional(IdSchema)
 })
 
 export const RevokeReplySchema = Type.Object({

@@ -27,7 +27,7 @@ export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, 
   // thread, get the answer an unknown id on a read gets.
   let threadId = threadIdOf(frame)
   if (threadId !== undefined) {
-    if (contextFieldProblem('thread_id', threadId) !== undefined || await deps.threads.claim(userId, threadId, text.slice(0, 80)) === 'foreign') {
+    if (contextFieldProblem('thread_id', threadId) !== undefined || await deps.threads.claim(userId, threadId, clip(text, 80)) === 'foreign') {
       deps.registry.send(conn, chatError(THREAD_NOT_FOUND))
       return
     }

@@ -1,6 +1,8 @@
 // Prometheus metrics at /metrics: one registry per app (tests run several apps in one process), labels never hold user data.
+import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { HttpErrors } from '../../errors.js'
 import type { AgentEvent } from '../../events/envelope.js'
 
 /** What the delivery path reports; kept free of prom-client so the registry does not depend on it. */
@@ -35,7 +37,19 @@ const TIMESTAMP = /"timestamp":(\d+(?:\.\d+)?)/
 /** Latency is sampled: a regex on every frame would cost more than the rest of delivery. */
 const SAMPLE_EVERY = 16
 
-export default fp(async (app) => {
+export interface MetricsOptions {
+  /** Bearer token /metrics asks for; undefined: open. */
+  token?: string
+  /** False: metrics are kept but /metrics is not served (production without METRICS_TOKEN). */
+  serve?: boolean
+}
+
+// Hashing first gives equal-length inputs, so the comparison takes the same time whatever the guess.
+function sameToken (given: string, expected: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest())
+}
+
+export default fp<MetricsOptions>(async (app, opts) => {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'aeg_' })
   // Gauges read at scrape time.
@@ -117,7 +131,17 @@ export default fp(async (app) => {
     auth: (outcome) => auth.inc({ outcome })
   }
   app.decorate('metrics', metrics)
-  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+  if (opts.serve === false) return
+  const expected = opts.token
+  app.get('/metrics', {
+    logLevel: 'warn',
+    // The metrics say who is connected how often: for the scraper, not for the public routes.
+    onRequest: async (request) => {
+      if (expected === undefined) return
+      const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1]
+      if (given === undefined || !sameToken(given, expected)) throw new HttpErrors.AuthFailed('/metrics needs Authorization: Bearer <METRICS_TOKEN>')
+    }
+  }, async (_request, reply) => {
     return await reply.type(registry.contentType).send(await registry.metrics())
   })
 }, { name: 'metrics', fastify: '5.x' })

@@ -3,9 +3,10 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AuthConfig, Config } from '../../../config.js'
-import { AuthError, HttpErrors } from '../../../errors.js'
+import { AuthError, AuthRateLimited, HttpErrors } from '../../../errors.js'
 import { BreakerOpenError, CircuitBreaker, type BreakerState } from './breaker.js'
 import { createDevVerifier } from './dev-verifier.js'
+import { FailureLimit } from './failure-limit.js'
 import type { Identity, TokenVerifier } from './identity.js'
 import { createLocalVerifier } from './local-verifier.js'
 import { createRemoteVerifier } from './remote-verifier.js'
@@ -28,8 +29,10 @@ export interface Auth {
   authenticate: (request: FastifyRequest) => Promise<Identity>
   /** The user behind a WebSocket upgrade: a token (header, subprotocol, ?token=) or else a single-use ?ticket=. */
   authenticateUpgrade: (request: FastifyRequest) => Promise<Identity>
-  /** Whether the request carries the agent backends' X-Service-ID / X-Service-Secret. */
+  /** Whether the request carries the agent backends' X-Service-ID / X-Service-Secret (ingest). */
   isService: (request: FastifyRequest) => boolean
+  /** Whether the request carries the operator's X-Admin-Secret (revocation). */
+  isAdmin: (request: FastifyRequest) => boolean
   readonly tickets: TicketStore
   readonly revocations: RevocationStore
   status: () => AuthStatus
@@ -52,8 +55,9 @@ const NO_TOKEN = 'no token: send Authorization: Bearer <jwt>, a subprotocol jwt.
 interface Verification { verifier: TokenVerifier, status: () => Omit<AuthStatus, 'mode'> }
 
 /** Remote mode: cache → single flight → breaker → HTTP. The cache sits first so cached users connect during an outage. */
-function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, service: Config['service'], log: FastifyBaseLogger): Verification {
-  const remote = createRemoteVerifier({ ...auth, serviceId: service.id, serviceSecret: service.secret })
+function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, log: FastifyBaseLogger): Verification {
+  // The gateway's own credentials with the auth service (AUTH_SERVICE_ID/SECRET), never ones it accepts itself.
+  const remote = createRemoteVerifier(auth)
   const breaker = new CircuitBreaker({
     ...auth.breaker,
     onChange: (state) => log.warn({ breaker: state }, `auth service circuit ${state}`)
@@ -69,13 +73,28 @@ function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, serv
     },
     close: remote.close
   }
-  const cached = withCache(guarded, auth.cache)
+  // A bound on calls in flight, outside the breaker: a flood of junk waits for no connection and times out on none,
+  // so it cannot open the circuit for everyone; over the bound, a verification is refused at once (retryable).
+  let inFlight = 0
+  const bounded: TokenVerifier = {
+    async verify (token) {
+      if (inFlight >= auth.maxConcurrent) throw new AuthError('AUTH_UNAVAILABLE', 'auth service busy, retry shortly')
+      inFlight++
+      try {
+        return await guarded.verify(token)
+      } finally {
+        inFlight--
+      }
+    },
+    close: guarded.close
+  }
+  const cached = withCache(bounded, auth.cache)
   return { verifier: cached, status: () => ({ breaker: breaker.state, cache: { ...cached.stats, size: cached.size } }) }
 }
 
 function verification (config: Config, log: FastifyBaseLogger): Verification {
   const auth = config.auth
-  if (auth.mode === 'remote') return remoteVerification(auth, config.service, log)
+  if (auth.mode === 'remote') return remoteVerification(auth, log)
   const verifier = auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS) : createLocalVerifier(auth)
   return { verifier, status: () => ({}) }
 }
@@ -100,35 +119,61 @@ export default fp<{ config: Config }>(async (app, { config }) => {
 
   const verify = async (token: string): Promise<Identity> => await notRevoked(await verifier.verify(token))
 
+  // An address that keeps presenting bad tokens is refused before any verification until its window ends.
+  const failures = new FailureLimit({ max: config.clientLimits.authFailures, windowMs: config.clientLimits.windowMs })
+  async function limited (request: FastifyRequest, attempt: () => Promise<Identity>): Promise<Identity> {
+    const wait = failures.blocked(request.ip)
+    if (wait !== undefined) throw new AuthRateLimited(wait)
+    try {
+      return await attempt()
+    } catch (err) {
+      // Logged once, when the address reaches the bound: a flood costs one line, not one per request.
+      if (err instanceof AuthError && err.code === 'AUTH_FAILED' && failures.record(request.ip)) {
+        request.log.info({ address: request.ip, window_s: config.clientLimits.windowMs / 1000 }, 'client address over its failed-authentication limit')
+      }
+      throw err
+    }
+  }
+
+  async function upgradeIdentity (request: FastifyRequest): Promise<Identity> {
+    const source = extractToken(request.headers, request.query)
+    if (source) return await verify(source.token)
+    const ticket = extractTicket(request.query)
+    if (ticket === undefined) throw new AuthError('AUTH_FAILED', NO_TOKEN)
+    let identity: Identity | undefined
+    try {
+      identity = await tickets.consume(ticket)
+    } catch {
+      throw new AuthError('AUTH_UNAVAILABLE', 'ticket store unavailable, retry later')
+    }
+    // "ticket" in the message and the close reason makes the platform's frontend drop its cached ticket and fetch a new one.
+    if (identity === undefined) throw new AuthError('AUTH_FAILED', 'ticket expired, unknown or already used', 'TICKET_REFUSED')
+    if (identity.expiresAt !== undefined && identity.expiresAt * 1000 <= Date.now()) throw new AuthError('AUTH_FAILED', 'ticket expired with its token', 'TICKET_REFUSED')
+    return await notRevoked(identity)
+  }
+
   const auth: Auth = {
     mode: config.auth.mode,
     verify,
     async authenticate (request) {
-      const token = bearerToken(request.headers)
-      if (token === undefined) throw new AuthError('AUTH_FAILED', 'send Authorization: Bearer <jwt>')
-      return await verify(token)
+      return await limited(request, async () => {
+        const token = bearerToken(request.headers)
+        if (token === undefined) throw new AuthError('AUTH_FAILED', 'send Authorization: Bearer <jwt>')
+        return await verify(token)
+      })
     },
     async authenticateUpgrade (request) {
-      const source = extractToken(request.headers, request.query)
-      if (source) return await verify(source.token)
-      const ticket = extractTicket(request.query)
-      if (ticket === undefined) throw new AuthError('AUTH_FAILED', NO_TOKEN)
-      let identity: Identity | undefined
-      try {
-        identity = await tickets.consume(ticket)
-      } catch {
-        throw new AuthError('AUTH_UNAVAILABLE', 'ticket store unavailable, retry later')
-      }
-      // "ticket" in the message and the close reason makes the platform's frontend drop its cached ticket and fetch a new one.
-      if (identity === undefined) throw new AuthError('AUTH_FAILED', 'ticket expired, unknown or already used', 'TICKET_REFUSED')
-      if (identity.expiresAt !== undefined && identity.expiresAt * 1000 <= Date.now()) throw new AuthError('AUTH_FAILED', 'ticket expired with its token', 'TICKET_REFUSED')
-      return await notRevoked(identity)
+      return await limited(request, async () => await upgradeIdentity(request))
     },
     isService (request) {
       const id = request.headers['x-service-id']
       const secret = request.headers['x-service-secret']
       if (typeof id !== 'string' || typeof secret !== 'string') return false
       return sameSecret(id, config.service.id) && sameSecret(secret, config.service.secret)
+    },
+    isAdmin (request) {
+      const secret = request.headers['x-admin-secret']
+      return typeof secret === 'string' && sameSecret(secret, config.admin.secret)
     },
     tickets,
     revocations,
@@ -139,12 +184,13 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   app.addHook('onClose', async () => { await verifier.close?.() })
 }, { name: 'auth', fastify: '5.x' })
 
-/** A preHandler for HTTP routes that need a user: 401 AUTH_FAILED or 503 AUTH_UNAVAILABLE otherwise. */
+/** A preHandler for HTTP routes that need a user: 401 AUTH_FAILED, 429 RATE_LIMITED or 503 AUTH_UNAVAILABLE otherwise. */
 export async function requireUser (request: FastifyRequest): Promise<void> {
   try {
     request.identity = await request.server.auth.authenticate(request)
   } catch (err) {
     // Anything but a verdict on the token is a 5xx for the error handler, never a 401.
+    if (err instanceof AuthRateLimited) throw Object.assign(new HttpErrors.RateLimited(err.message), { retryAfter: err.retryAfterS })
     if (!(err instanceof AuthError)) throw err
     if (err.code === 'AUTH_UNAVAILABLE') throw new HttpErrors.AuthUnavailable(err.message)
     throw new HttpErrors.AuthFailed(err.message)

@@ -2,7 +2,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import type { LocalJwtConfig } from '../../../config.js'
 import { AuthError } from '../../../errors.js'
-import type { Identity, TokenVerifier } from './identity.js'
+import { checkedIdentity, type Identity, type TokenVerifier } from './identity.js'
 
 export const PLATFORM_ISSUER = 'netra-auth-service'
 export const PLATFORM_AUDIENCE = 'netra-platform'
@@ -20,7 +20,7 @@ export function identityFromClaims (payload: JWTPayload): Identity {
   const identity: Identity = { userId: payload.sub, expiresAt: payload.exp, issuedAt: payload.iat, jti: payload.jti }
   if (typeof payload.email === 'string') identity.email = payload.email
   if (Array.isArray(payload.permissions)) identity.permissions = payload.permissions.filter((p): p is string => typeof p === 'string')
-  return Object.freeze(identity)
+  return Object.freeze(checkedIdentity(identity))
 }
 
 /** A JWKS that cannot be fetched is an outage (1011); a token that does not verify is the user's problem (1008). */

@@ -2,7 +2,7 @@
 import { decodeJwt } from 'jose'
 import { Agent } from 'undici'
 import { AuthError } from '../../../errors.js'
-import type { Identity, TokenVerifier } from './identity.js'
+import { checkedIdentity, type Identity, type TokenVerifier } from './identity.js'
 
 export interface RemoteOptions {
   serviceUrl: string
@@ -108,7 +108,7 @@ export function createRemoteVerifier (opts: RemoteOptions): TokenVerifier {
       }
       if (typeof reply.email === 'string') identity.email = reply.email
       if (Array.isArray(reply.permissions)) identity.permissions = reply.permissions.filter((p): p is string => typeof p === 'string')
-      return Object.freeze(identity)
+      return Object.freeze(checkedIdentity(identity))
     },
     close: () => agent.close()
   }

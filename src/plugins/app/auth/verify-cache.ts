@@ -1,12 +1,15 @@
 // Caching and single flight in front of a slow verifier: one call per token however many sockets present it at once.
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { AuthError } from '../../../errors.js'
 import type { Identity, TokenVerifier } from './identity.js'
 
 export interface CacheOptions {
   /** Longest life of an entry; 0 turns the cache off (single flight stays). */
   ttlS: number
   max: number
+  /** How long a refusal (AUTH_FAILED) is remembered, so junk tokens repeated cost one call; 0: not at all. */
+  failureTtlS?: number
 }
 
 export interface VerifyStats { hits: number, misses: number, joined: number }
@@ -23,6 +26,9 @@ function digest (token: string): string {
 
 export function withCache (inner: TokenVerifier, opts: CacheOptions): CachedVerifier {
   const cache = opts.ttlS > 0 ? new LRUCache<string, Identity>({ max: opts.max }) : undefined
+  const failureTtlMs = (opts.failureTtlS ?? 0) * 1000
+  // Only verdicts on the token are remembered: an outage must not keep a good token out once the service is back.
+  const refused = failureTtlMs > 0 ? new LRUCache<string, AuthError>({ max: opts.max, ttl: failureTtlMs }) : undefined
   const flights = new Map<string, Promise<Identity>>()
   const stats: VerifyStats = { hits: 0, misses: 0, joined: 0 }
 
@@ -36,6 +42,11 @@ export function withCache (inner: TokenVerifier, opts: CacheOptions): CachedVeri
         stats.hits++
         return Promise.resolve(hit)
       }
+      const refusal = refused?.get(key)
+      if (refusal !== undefined) {
+        stats.hits++
+        return Promise.reject(refusal)
+      }
       const flying = flights.get(key)
       if (flying !== undefined) {
         stats.joined++
@@ -48,12 +59,16 @@ export function withCache (inner: TokenVerifier, opts: CacheOptions): CachedVeri
         const ttl = Math.min(opts.ttlS * 1000, untilExpiry)
         if (cache !== undefined && ttl >= 1) cache.set(key, identity, { ttl: Math.floor(ttl) })
         return identity
+      }, (err: unknown) => {
+        if (err instanceof AuthError && err.code === 'AUTH_FAILED') refused?.set(key, err)
+        throw err
       }).finally(() => flights.delete(key))
       flights.set(key, flight)
       return flight
     },
     close: async () => {
       cache?.clear()
+      refused?.clear()
       await inner.close?.()
     }
   }

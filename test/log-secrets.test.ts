@@ -1,0 +1,77 @@
+// Logs of a whole run that carried credentials in every encoding of the query string: none of them reaches a line.
+import t from 'tap'
+import { redactUrl } from '../src/logger.js'
+import { LogCapture } from './fixtures/log-capture.js'
+import { build, Client, DEV_SECRET, isolate, SERVICE, token } from './helper.js'
+
+const logs = new LogCapture()
+logs.secret(SERVICE.secret, DEV_SECRET)
+
+t.test('redactUrl keeps only the values known to be harmless', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['/ws?%74oken=abc.def.ghi', '/ws?%74oken=[REDACTED]'],
+    ['/ws?tok%65n=abc', '/ws?tok%65n=[REDACTED]'],
+    ['/ws?a=1&%74oken=abc', '/ws?a=[REDACTED]&%74oken=[REDACTED]'],
+    ['/x?%61ccess_token=abc', '/x?%61ccess_token=[REDACTED]'],
+    ['/x?TOKEN=abc&Ticket=def', '/x?TOKEN=[REDACTED]&Ticket=[REDACTED]'],
+    ['/x?%zz=abc', '/x?%zz=[REDACTED]'],
+    ['/x?abc.def.ghi', '/x?[REDACTED]'],
+    ['/api/v1/threads/t1/events?after=10&limit=5', '/api/v1/threads/t1/events?after=10&limit=5'],
+    ['/ws?since=3&epoch=e1', '/ws?since=3&epoch=e1'],
+    ['/health', '/health']
+  ]
+  for (const [url, expected] of cases) t.equal(redactUrl(url), expected, url)
+})
+
+t.test('a run that sends tokens and tickets in every encoding logs none of them', async (t) => {
+  const iso = isolate(t)
+  const gw = await build(t, iso, { LOG_LEVEL: 'trace' }, logs.logger)
+  const jwt = await token('alice')
+  const [, , signature] = jwt.split('.')
+  logs.secret(signature!)
+  const encoded = `%65${jwt.slice(1)}`
+
+  // WebSocket upgrades: each of these is accepted as ?token=, so each is a real credential in a URL.
+  const wsQueries = [`%74oken=${jwt}`, `tok%65n=${jwt}`, `a=1&%74oken=${jwt}`, `token=${encoded}`]
+  for (const query of wsQueries) {
+    const c = await Client.open(`${gw.ws}/ws?${query}`)
+    await c.next('connection_established')
+    c.socket.close()
+    await c.closed
+  }
+  // Names that are not read as a token, logged all the same.
+  for (const query of [`%61ccess_token=${jwt}`, `%54OKEN=${jwt}`, jwt]) {
+    const refused = await Client.open(`${gw.ws}/api/v1/websocket?${query}`)
+    await refused.closed
+  }
+
+  // A ticket bought with a token in the query as well as the header, then spent with an encoded parameter name.
+  const res = await fetch(`${gw.http}/api/websocket/ticket?%74oken=${jwt}`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } })
+  const ticket = (await res.json() as { ticket_id: string }).ticket_id
+  logs.secret(ticket)
+  const spent = await Client.open(`${gw.ws}/ws?%74icket=${ticket}`)
+  await spent.next('connection_established')
+  spent.socket.close()
+  await spent.closed
+
+  // HTTP routes, a 404 and a refused request.
+  const http = [
+    `/api/v1/threads/th-1/events?after=0&tok%65n=${jwt}`,
+    `/api/v1/runs/run-1?%61ccess_token=${jwt}`,
+    `/no/such/route?%74oken=${jwt}`,
+    `/health?a=1&%74oken=${jwt}`,
+    `/api/v1/threads/th-1/events?after=x&jwt=${jwt}`
+  ]
+  for (const path of http) {
+    const r = await fetch(`${gw.http}${path}`, { headers: { authorization: `Bearer ${jwt}` } })
+    await r.arrayBuffer()
+  }
+  await gw.app.close()
+
+  const requests = logs.lines.filter((line) => line.includes('"incoming request"'))
+  // Probes of /health are not logged at all; every other request is.
+  t.equal(requests.length, wsQueries.length + 3 + 2 + http.length - 1, 'every request was logged')
+  t.ok(requests.some((line) => line.includes('/no/such/route?%74oken=[REDACTED]')), 'a 404 too')
+  t.ok(requests.some((line) => line.includes('%74oken=[REDACTED]')), 'the parameter names stay readable')
+  t.same(logs.leaks(), [], 'no token, ticket or secret in any line')
+})
