@@ -39,7 +39,8 @@ t.test('ingest: a context id outside the rule is a 400 naming the field', async 
       const res = await ingest(gw.http, goldenRun({ ...ctx('frank'), [field]: value })[0])
       t.equal(res.status, 400, `${field} ${JSON.stringify(value)}`)
       t.equal(res.body.code, 'VALIDATION_ERROR')
-      t.match(res.body.message, new RegExp(`^context\\.${field}: must be 1 to 128 characters`))
+      // A NUL or a lone surrogate is refused first by the storable check, which names the same field.
+      t.match(res.body.message, new RegExp(`^context\\.${field}: (must be 1 to 128 characters|contains a (lone surrogate|NUL))`))
     }
   }
 })

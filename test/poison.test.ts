@@ -97,16 +97,17 @@ t.test('poison over HTTP, on the stream and in chat', async (t) => {
     t.teardown(() => worker.stop())
     const carol = await Client.as(gw.ws, 'poison-carol')
     const dave = await Client.as(gw.ws, 'poison-dave')
-    const frames: Array<[string, string]> = [
-      ['{"type":"user_message","message":"hello \\ud800 world"}', 'message: contains a lone surrogate'],
-      ['{"type":"user_message","payload":{"message":"a\\u0000b"}}', 'payload.message: contains a NUL character'],
-      ['{"type":"chat_message","data":{"content":"fine","thread_id":"thread_\\udc00_x"}}', 'data.thread_id: contains a lone surrogate']
+    const frames: Array<[string, Record<string, unknown>]> = [
+      ['{"type":"user_message","message":"hello \\ud800 world"}', { type: 'error', message: 'message: contains a lone surrogate' }],
+      ['{"type":"user_message","payload":{"message":"a\\u0000b"}}', { type: 'error', message: 'payload.message: contains a NUL character' }],
+      // An id is refused earlier, by the id rule of client frames.
+      ['{"type":"chat_message","data":{"content":"fine","thread_id":"thread_\\udc00_x"}}', { type: 'error_message', error_code: 'INVALID_MESSAGE' }]
     ]
-    for (const [raw, message] of frames) {
+    for (const [raw, expected] of frames) {
       const before = carol.frames.length
       carol.send(raw)
-      const answer = await carol.next((f) => carol.frames.indexOf(f) >= before && (f.type === 'error' || f.type === 'ack'))
-      t.match(answer, { type: 'error', message }, message)
+      const answer = await carol.next((f) => carol.frames.indexOf(f) >= before && ['error', 'error_message', 'ack'].includes(f.type))
+      t.match(answer, expected, raw)
     }
     // Another user's run goes on, through the worker and the ingest stream, to its end.
     dave.send({ type: 'user_message', message: 'How do I cut my cloud costs? 😀' })
