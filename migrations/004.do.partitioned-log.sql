@@ -56,9 +56,10 @@ CREATE OR REPLACE FUNCTION append_events(
   r_events int[], r_last_ords int[],
   p_epoch text, p_dedupe_since timestamptz
 ) RETURNS TABLE (user_id text, base bigint, epoch text, outbox_id bigint)
--- No sequential scans: plans are cached per connection, and one made while a day's partition was young (its
+-- Generic plans, made once per connection: a custom plan per call re-plans every statement over every partition,
+-- a cost paid again by each group. No sequential scans: a plan made while a day's partition was young (its
 -- statistics say "small") would go on scanning it whole for every group as it grows to millions of rows.
-LANGUAGE plpgsql SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
   b_users text[];
@@ -131,15 +132,19 @@ BEGIN
 END
 $$;
 
--- The plan's read, under the same rule: the duplicates among a group's ids (with what was stored for them), and
+-- The plan's read, under the same rules (plpgsql, so that its plan is kept): the duplicates among a group's
+-- ids (with what was stored for them), and
 -- the runs it names.
 CREATE OR REPLACE FUNCTION read_plan(ids text[], since timestamptz, run_ids text[])
 RETURNS TABLE (k text, id text, u text, seq bigint, epoch text, status text, ended boolean, body json)
-LANGUAGE sql STABLE SET enable_seqscan = off AS $$
-  SELECT 'e', e.event_id, e.user_id, e.seq, s.epoch, NULL::text, NULL::boolean, e.body
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
+BEGIN
+  RETURN QUERY
+  SELECT 'e'::text, e.event_id, e.user_id, e.seq, s.epoch, NULL::text, NULL::boolean, e.body
   FROM unnest(ids) AS i(id) JOIN events e ON e.event_id = i.id JOIN user_streams s ON s.user_id = e.user_id
   WHERE e.stored_at >= since
   UNION ALL
-  SELECT 'r', r.run_id, r.user_id, NULL, NULL, r.status, r.ended_at IS NOT NULL, NULL
-  FROM unnest(run_ids) AS x(id) JOIN runs r ON r.run_id = x.id
+  SELECT 'r'::text, r.run_id, r.user_id, NULL::bigint, NULL::text, r.status, r.ended_at IS NOT NULL, NULL::json
+  FROM unnest(run_ids) AS x(id) JOIN runs r ON r.run_id = x.id;
+END
 $$;
