@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import t from 'tap'
 import { parseIngestBody } from '../src/events/validate.js'
+import { STATEMENT_TIMEOUT_MS } from '../src/plugins/app/store/pg-store.js'
 import { build, ctx, ingest, isolate, PG_URL, pgClient, pollUntil, REDIS_URL, testEnv } from './helper.js'
 import { freePort } from './fixtures/redis-server.js'
 import { proxyFor } from './fixtures/tcp-proxy.js'
@@ -171,4 +172,24 @@ t.test('a connect writes nothing, and sockets of one user connecting together sh
   t.equal(newcomer.failures.length, 0, 'no resume failure: the epoch held')
   t.equal(newcomer.events[0]!.epoch, epoch)
   await newcomer.socket?.close()
+})
+
+t.test('connections that stop answering: ingest gives up on them and stores on fresh ones', async (t) => {
+  const { proxy, url } = await proxyFor(t, PG_URL, 5432)
+  const iso = isolate(t)
+  const gw = await build(t, iso, { DATABASE_URL: url, INSTANCE_ID: `deaf-${process.pid}` })
+  const client = new StreamClient('deaf-user')
+  await client.connect(gw.ws)
+  const context = ctx('deaf-user')
+  t.equal((await ingest(gw.http, thinking(context, 'first'))).status, 202)
+  await client.until(1)
+  // Every open connection of the pool stays open but never hears the server again (a half-open socket).
+  t.ok(proxy.deafen(`aeg:deaf-${process.pid}`) > 0, 'the pool\'s connections are deaf')
+  const started = Date.now()
+  const answer = await ingest(gw.http, thinking(context, 'after the silence'))
+  t.equal(answer.status, 202, 'stored on a fresh connection')
+  t.ok(Date.now() - started < STATEMENT_TIMEOUT_MS * 2 + 5000, `answered in ${Date.now() - started} ms, not never`)
+  await client.until(2)
+  t.equal(client.events[1]!.reasoning, 'after the silence')
+  await client.socket?.close()
 })

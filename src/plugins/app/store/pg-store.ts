@@ -13,10 +13,17 @@ const MAX_REPLANS = 5
 /** PostgreSQL's answer when the plan no longer holds under the locks (migrations/004). */
 export const STALE_PLAN = 'AEG01'
 
+/**
+ * The ingest statements give up on a connection that stops answering (a half-open socket, a frozen server): the
+ * group then goes again on a fresh connection, instead of every request of the instance waiting forever.
+ */
+export const STATEMENT_TIMEOUT_MS = 10_000
+
 // Named statements: parsed and planned once per connection, not once per group.
-const READ_PLAN = { name: 'aeg_read_plan', text: 'SELECT k, id, u, seq, epoch, status, ended, body FROM read_plan($1, $2, $3)' }
+const READ_PLAN = { name: 'aeg_read_plan', query_timeout: STATEMENT_TIMEOUT_MS, text: 'SELECT k, id, u, seq, epoch, status, ended, body FROM read_plan($1, $2, $3)' }
 const APPEND = {
   name: 'aeg_append',
+  query_timeout: STATEMENT_TIMEOUT_MS,
   text: 'SELECT user_id, base, epoch, outbox_id FROM append_events($1::json, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)'
 }
 const POSITIONS = { name: 'aeg_positions', text: 'SELECT user_id, seq, epoch FROM user_streams WHERE user_id = ANY ($1::text[])' }
