@@ -44,7 +44,7 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --stacks gateway,baseline,socketio
   --scenarios fanout,ingest-batch,ingest-single,ingest-stream   (default: all; "ingest" = the three ingest ones)
                     fanout: toWire frames (offsets contiguous per user) published into Redis as the gateway's
-                    broker does; ingest-batch: POST /api/v1/events, --batch events per request, alternating gateways;
+                    broker does; ingest-batch: POST /api/v1/events, --batch events per request (or what 50 ms gathered), alternating gateways;
                     ingest-single: one event per POST from --producers keep-alive connections; ingest-stream: XADD
                     one entry per event to the gateway's ingest stream. Ingest runs the gateway only.
   --sockets C       sockets, over C/2 users (default 2000)

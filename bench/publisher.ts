@@ -93,6 +93,9 @@ function fanoutEmitter (cmd: PublisherCommand, tag: string, offsets: Offsets): E
   }
 }
 
+/** How long a batching producer holds its first event for more to join it (Kafka's linger.ms). */
+const LINGER_MS = 50
+
 /** An event as a producer sends it; the marker's timestamp is taken now, just before it leaves. */
 function ingestEvent (n: number, cmd: PublisherCommand, tag: string): object {
   const user = userName(userOf(n, cmd.users, cmd.seed))
@@ -177,8 +180,12 @@ async function run (cmd: PublisherCommand): Promise<PublisherReply> {
       }
     } else {
       for (; next < due; next++) queued.push(next)
-      // When every producer is busy the queue grows: the events wait (and the rate achieved falls short of R).
-      while (queued.length > 0 && producers!.inflight < cmd.producers) {
+      // A batching producer sends a full batch, or what it has once its oldest event has waited LINGER_MS (or at
+      // the end); a single-event producer sends each at once. When every producer is busy the queue grows: the
+      // events wait (and the rate achieved falls short of R).
+      const ready = (): boolean => single || queued.length >= cmd.batch || next >= total ||
+        performance.now() - (start + queued[0]! * 1000 / cmd.rate) >= LINGER_MS
+      while (queued.length > 0 && producers!.inflight < cmd.producers && ready()) {
         const ns = queued.slice(0, single ? 1 : cmd.batch)
         queued = queued.slice(ns.length)
         const body = single ? JSON.stringify(ingestEvent(ns[0]!, cmd, tag)) : JSON.stringify({ events: ns.map((n) => ingestEvent(n, cmd, tag)) })
