@@ -1,38 +1,77 @@
-// Redis broker: one Lua script per event adds it to the user's hot history and PUBLISHes it; SUBSCRIBE per user channel.
+// Redis broker: a Lua script adds a group's events to their users' hot histories and PUBLISHes them; SUBSCRIBE per user channel.
 import type { RedisClient, RedisConnections } from '../../external/redis.js'
 import type { Broker, BrokerMessageHandler, HistoryLimits } from './broker.js'
 import { historyKeys, userChannel } from './broker.js'
 
-// KEYS: frames (score seq, member frame), ages (score ms, member seq). ARGV: seq, frame, size, ttlMs, nowMs, channel.
-// Both keys and the channel carry the user's hash tag, so the script also runs on Redis Cluster.
-const PUBLISH_EVENT = `
-local seq = tonumber(ARGV[1])
-local size = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
-local now = tonumber(ARGV[5])
--- A duplicate or a relayed group: published only if its offset never reached the history (its publish was lost).
-if ARGV[8] == '1' and redis.call('ZCOUNT', KEYS[1], seq, seq) > 0 then return 0 end
--- Published again (the relay after a lost publish): the frame replaces the one with its offset.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], seq, seq)
-redis.call('ZADD', KEYS[1], seq, ARGV[2])
-redis.call('ZADD', KEYS[2], now, seq)
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(size + 1))
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl, 'LIMIT', 0, 256)
-if #old > 0 then
-  local newest = 0
-  for _, s in ipairs(old) do if tonumber(s) > newest then newest = tonumber(s) end end
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+// One script call stores and publishes the events of many users: per user, the frames join the hot history (score
+// seq), their ages are noted, the history is trimmed by size and age once, then the frames are PUBLISHed in offset
+// order. KEYS: per user, frames then ages. ARGV: size, ttlMs, nowMs, publish command, ifMissing, then per user its
+// channel, its count n, and n pairs of seq and frame. A user's keys and channel carry the user's hash tag: a call
+// for one user runs on Redis Cluster too.
+const PUBLISH_EVENTS = `
+local size = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local publish = ARGV[4]
+local ifMissing = ARGV[5] == '1'
+local a = 6
+local published = 0
+for u = 1, #KEYS, 2 do
+  local frames, ages = KEYS[u], KEYS[u + 1]
+  local channel = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local out = {}
+  for _ = 1, n do
+    local seq, frame = tonumber(ARGV[a]), ARGV[a + 1]
+    a = a + 2
+    -- A duplicate or a relayed group: published only if its offset never reached the history (its publish was lost).
+    if not (ifMissing and redis.call('ZCOUNT', frames, seq, seq) > 0) then
+      -- Published again (the relay after a lost publish): the frame replaces the one with its offset.
+      redis.call('ZREMRANGEBYSCORE', frames, seq, seq)
+      redis.call('ZADD', frames, seq, frame)
+      redis.call('ZADD', ages, now, seq)
+      out[#out + 1] = frame
+    end
+  end
+  if #out > 0 then
+    redis.call('ZREMRANGEBYRANK', frames, 0, -(size + 1))
+    local old = redis.call('ZRANGEBYSCORE', ages, '-inf', now - ttl, 'LIMIT', 0, 256)
+    if #old > 0 then
+      local newest = 0
+      for _, s in ipairs(old) do if tonumber(s) > newest then newest = tonumber(s) end end
+      redis.call('ZREMRANGEBYSCORE', frames, '-inf', newest)
+      redis.call('ZREMRANGEBYSCORE', ages, '-inf', now - ttl)
+    end
+    redis.call('ZREMRANGEBYRANK', ages, 0, -(size + 1))
+    redis.call('PEXPIRE', frames, ttl)
+    redis.call('PEXPIRE', ages, ttl)
+    for _, frame in ipairs(out) do redis.call(publish, channel, frame) end
+    published = published + #out
+  end
 end
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(size + 1))
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-return redis.call(ARGV[7], ARGV[6], ARGV[2])
+return published
 `
 
-/** The command `defineCommand` adds to the client. */
-interface WithPublishEvent {
-  aegPublishEvent: (frames: string, ages: string, seq: number, frame: string, size: number, ttlMs: number, now: number, channel: string, publish: string, ifMissing: '0' | '1') => Promise<number>
+/** Most events in one script call: Redis runs nothing else meanwhile, so a large group goes as several calls. */
+const EVENTS_PER_CALL = 200
+
+/** The command `defineCommand` adds to the client: numkeys, then the keys, then the arguments. */
+interface WithPublishEvents {
+  aegPublishEvents: (numKeys: number, ...args: Array<string | number>) => Promise<number>
+}
+
+type Published = { userId: string, seq: number, frame: string }
+
+/** A group's events by user (first appearance order), each user's in the order given: its offsets ascending. */
+function byUser (events: Published[]): Map<string, Published[]> {
+  const users = new Map<string, Published[]>()
+  for (const e of events) {
+    const mine = users.get(e.userId)
+    if (mine) mine.push(e)
+    else users.set(e.userId, [e])
+  }
+  return users
 }
 
 export function createRedisBroker (clients: RedisConnections, onMessage: BrokerMessageHandler, prefix: string, limits: HistoryLimits): Broker {
@@ -41,9 +80,9 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   const publishCommand = sharded ? 'SPUBLISH' : 'PUBLISH'
   // The Buffer events: the frame's bytes go to the sockets as Redis delivered them.
   const messageEvent = sharded ? 'smessageBuffer' : 'messageBuffer'
-  command.defineCommand('aegPublishEvent', { numberOfKeys: 2, lua: PUBLISH_EVENT })
+  command.defineCommand('aegPublishEvents', { lua: PUBLISH_EVENTS })
   // defineCommand adds the method at run time (EVALSHA, falling back to EVAL once per connection).
-  const scripted = command as RedisClient & WithPublishEvent
+  const scripted = command as RedisClient & WithPublishEvents
   const listener = (channel: Buffer, message: Buffer): void => onMessage(channel.toString(), message)
   subscriber.on(messageEvent, listener)
 
@@ -56,28 +95,42 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   })
   if (subscriber.status === 'ready') connectedOnce = true
 
-  const publishEvent = async (userId: string, seq: number, frame: string, ifMissing = false): Promise<void> => {
-    const [frames, ages] = historyKeys(prefix, userId)
-    await scripted.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, Date.now(), userChannel(prefix, userId), publishCommand, ifMissing ? '1' : '0')
+  /** The script's keys and arguments for some users' events. */
+  const call = (users: Array<[string, Published[]]>, ifMissing: boolean, now: number): [number, ...Array<string | number>] => {
+    const keys: string[] = []
+    const args: Array<string | number> = [limits.size, limits.ttlMs, now, publishCommand, ifMissing ? '1' : '0']
+    for (const [userId, mine] of users) {
+      keys.push(...historyKeys(prefix, userId))
+      args.push(userChannel(prefix, userId), mine.length)
+      for (const e of mine) args.push(e.seq, e.frame)
+    }
+    return [keys.length, ...keys, ...args]
+  }
+
+  const publishEvents = async (events: Published[], ifMissing = false): Promise<void> => {
+    const now = Date.now()
+    const users = [...byUser(events)]
+    // A cluster runs a script on the node of its keys: there, one call per user.
+    if (sharded) { await Promise.all(users.map((u) => scripted.aegPublishEvents(...call([u], ifMissing, now)))); return }
+    // Calls of up to EVENTS_PER_CALL events, in one pipeline on one connection: every user's events in offset order.
+    const pipeline = command.pipeline() as unknown as { aegPublishEvents: (...args: Parameters<WithPublishEvents['aegPublishEvents']>) => unknown, exec: () => Promise<Array<[Error | null, unknown]> | null> }
+    let chunk: Array<[string, Published[]]> = []
+    let size = 0
+    for (const u of users) {
+      chunk.push(u)
+      size += u[1].length
+      if (size >= EVENTS_PER_CALL) { pipeline.aegPublishEvents(...call(chunk, ifMissing, now)); chunk = []; size = 0 }
+    }
+    if (chunk.length > 0) pipeline.aegPublishEvents(...call(chunk, ifMissing, now))
+    const replies = await pipeline.exec()
+    const failed = replies?.find(([err]) => err !== null)?.[0]
+    if (failed instanceof Error) throw failed
   }
 
   return {
     kind: 'redis',
-    publishEvent: (userId, seq, frame) => publishEvent(userId, seq, frame),
-    async publishEvents (events, ifMissing = false) {
-      // A cluster pipeline must stay on one node: there, each user's scripts are sent in order to its own node.
-      if (sharded) { await Promise.all(events.map((e) => publishEvent(e.userId, e.seq, e.frame, ifMissing))); return }
-      // One pipeline: the scripts run in this order on one connection, so a user's events publish in offset order.
-      const pipeline = command.pipeline() as unknown as { aegPublishEvent: (...args: Parameters<WithPublishEvent['aegPublishEvent']>) => unknown, exec: () => Promise<Array<[Error | null, unknown]> | null> }
-      const now = Date.now()
-      for (const { userId, seq, frame } of events) {
-        const [frames, ages] = historyKeys(prefix, userId)
-        pipeline.aegPublishEvent(frames, ages, seq, frame, limits.size, limits.ttlMs, now, userChannel(prefix, userId), publishCommand, ifMissing ? '1' : '0')
-      }
-      const replies = await pipeline.exec()
-      const failed = replies?.find(([err]) => err !== null)?.[0]
-      if (failed instanceof Error) throw failed
-    },
+    publishEvent: (userId, seq, frame) => publishEvents([{ userId, seq, frame }]),
+    publishEvents,
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)
     },
