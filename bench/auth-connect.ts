@@ -33,7 +33,7 @@ async function gateway (env: Record<string, string>): Promise<{ url: string, clo
     ? { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', DATABASE_URL, DATABASE_SCHEMA: SCHEMA, REDIS_KEY_PREFIX: `bench:${process.pid}:` }
     : {}
   const base = { NODE_ENV: 'test', LOG_LEVEL: 'silent', AUTH_MODE: 'remote', AUTH_SERVICE_URL: fixture.url }
-  const config = loadConfig({ ...base, SERVICE_ID: SERVICE.id, SERVICE_SECRET: SERVICE.secret, ADMIN_SECRET: 'bench-admin-secret-0123456789', AUTH_SERVICE_ID: AUTH_SERVICE.id, AUTH_SERVICE_SECRET: AUTH_SERVICE.secret, MAX_SOCKETS_PER_USER: '1000', UPGRADE_RATE: '1000000', MAX_SOCKETS: '1000000', ...production, ...env })
+  const config = loadConfig({ ...base, SERVICE_ID: SERVICE.id, SERVICE_SECRET: SERVICE.secret, ADMIN_SECRET: 'bench-admin-secret-0123456789', AUTH_SERVICE_ID: AUTH_SERVICE.id, AUTH_SERVICE_SECRET: AUTH_SERVICE.secret, MAX_SOCKETS_PER_USER: '1000', UPGRADE_RATE: '1000000', CLIENT_UPGRADES_MAX: '0', MAX_SOCKETS: '1000000', ...production, ...env })
   const app = await buildApp(config)
   await app.listen({ host: '127.0.0.1', port: 0 })
   return { url: `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/ws`, close: () => app.close() }

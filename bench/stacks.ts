@@ -68,8 +68,10 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
         SERVICE_SECRET: SERVICE.secret,
         ADMIN_SECRET: 'bench-admin-secret-0123456789',
         // Everything else at the gateway's defaults (heartbeats, buffers, batches). Only the admission of new
-        // sockets is opened up: the load connects thousands at once, which the production limits would (rightly) shed.
+        // sockets is opened up: the load connects thousands at once, which the production limits would (rightly) shed,
+        // from a few source addresses that stand for thousands of clients (the per-address limit, 0: none).
         UPGRADE_RATE: '1000000',
+        CLIENT_UPGRADES_MAX: '0',
         MAX_SOCKETS: '1000000',
         // node-pg reads it when the pool names none: the bench finds the gateways' backends by name, to count their CPU.
         PGAPPNAME: pgAppNames(o.pgSchema).at(-1)!
