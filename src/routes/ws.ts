@@ -5,7 +5,7 @@ import { AuthError, AuthRateLimited, HttpErrors } from '../errors.js'
 import { TokenBucket } from '../services/token-bucket.js'
 import { originAllowed } from '../plugins/app/auth/origin.js'
 import type { Socket } from '../plugins/app/fanout/registry.js'
-import { parseProtocols } from '../plugins/app/auth/tokens.js'
+import { parseProtocols } from '../protocol/tokens.js'
 import { errorMessage } from '../protocol/frames.js'
 import { serveSocket } from '../services/socket-session.js'
 

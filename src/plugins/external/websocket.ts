@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import websocket from '@fastify/websocket'
 import fp from 'fastify-plugin'
-import { negotiateProtocol } from '../app/auth/tokens.js'
+import { negotiateProtocol } from '../../protocol/tokens.js'
 
 /** After the drain, how long closing sockets get to answer the close before their connections are dropped. */
 const CLOSE_GRACE_MS = 1000

@@ -12,7 +12,7 @@ import { createLocalVerifier } from './local-verifier.js'
 import { createRemoteVerifier } from './remote-verifier.js'
 import { createMemoryRevocations, createRedisRevocations, type RevocationStore } from './revocations.js'
 import { createMemoryTickets, createRedisTickets, type TicketStore } from './tickets.js'
-import { bearerToken, extractTicket, extractToken } from './tokens.js'
+import { bearerToken, extractTicket, extractToken } from '../../../protocol/tokens.js'
 import { withCache, type VerifyStats } from './verify-cache.js'
 
 export interface AuthStatus {
