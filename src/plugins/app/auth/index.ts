@@ -179,10 +179,19 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     revocations,
     status: () => ({ mode: config.auth.mode, ...status() })
   }
+  // Kept by the remote verification (cache and breaker), read at scrape time; the other modes report none.
+  app.metrics.countedBy('aeg_auth_cache_total', 'Remote token verifications by cache outcome: hit, miss (a call to the auth service), joined (single flight)', 'result', () => {
+    const cache = status().cache
+    return cache && { hit: cache.hits, miss: cache.misses, joined: cache.joined }
+  })
+  app.metrics.gauge('aeg_auth_breaker_open', 'The auth service circuit: 0 closed, 0.5 half-open, 1 open (remote mode)', () => {
+    const state = status().breaker
+    return state === undefined ? undefined : state === 'open' ? 1 : state === 'closed' ? 0 : 0.5
+  })
   app.decorate('auth', auth)
   app.decorateRequest('identity', null)
   app.addHook('onClose', async () => { await verifier.close?.() })
-}, { name: 'auth', fastify: '5.x' })
+}, { name: 'auth', fastify: '5.x', dependencies: ['metrics'] })
 
 /** A preHandler for HTTP routes that need a user: 401 AUTH_FAILED, 429 RATE_LIMITED or 503 AUTH_UNAVAILABLE otherwise. */
 export async function requireUser (request: FastifyRequest): Promise<void> {

@@ -7,6 +7,7 @@ import { userChannel, type Broker } from './broker.js'
 import type { StreamSource } from './cursor.js'
 import { createMemoryBroker } from './memory-broker.js'
 import { createRedisBroker } from './redis-broker.js'
+import { DeliveryMetrics } from './delivery-metrics.js'
 import { Liveness } from './liveness.js'
 import { Watchdog } from './watchdog.js'
 import { ConnectionRegistry } from './registry.js'
@@ -52,7 +53,10 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       return (await app.store.range(userId, from, to, to - from + 1)).map((e) => Buffer.from(toWire(e)))
     }
   }
-  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog, maxBufferedBytes: config.ws.maxBufferedBytes, observer: app.metrics?.observer })
+  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog, maxBufferedBytes: config.ws.maxBufferedBytes, observer: new DeliveryMetrics(app.metrics) })
+  app.metrics.gauge('aeg_sockets', 'Open, registered WebSockets on this instance', () => registry.connectionCount)
+  app.metrics.gauge('aeg_users', 'Users with at least one socket on this instance', () => registry.userCount)
+  app.metrics.dependency(broker.kind, () => broker.ping())
   broker.onReconnect(() => {
     app.log.warn('broker reconnected: catching every local socket up from history')
     registry.resync().catch((err: unknown) => app.log.error({ err }, 'resync after broker reconnect failed'))
@@ -100,4 +104,4 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     watchdog?.stop()
     await broker.close()
   })
-}, { name: 'fanout', fastify: '5.x', dependencies: ['store'] })
+}, { name: 'fanout', fastify: '5.x', dependencies: ['metrics', 'store'] })

@@ -37,10 +37,13 @@ export default fp<{ config: Config }>(async (app) => {
   // At boot, first thing: what an instance stored and never published before it died goes out now.
   await relay.tick(true)
 
+  const ingested = app.metrics.counter('aeg_events_ingested_total', 'Events stored and published, by type', ['type'])
+  const duplicated = app.metrics.counter('aeg_events_duplicate_total', 'Events whose event_id was already stored (not stored or delivered again)')
   app.decorate('ingest', {
     async submit (events) {
       const { stored, duplicates } = await groups.submit(events)
-      app.metrics?.ingested(stored, duplicates.length)
+      for (const e of stored) ingested.inc({ type: e.type })
+      if (duplicates.length > 0) duplicated.inc(duplicates.length)
       return { event_ids: events.map((e) => e.event_id), stored: stored.length, duplicates: duplicates.length }
     }
   })
@@ -48,4 +51,4 @@ export default fp<{ config: Config }>(async (app) => {
     await groups.drain()
     await relay.stop()
   })
-}, { name: 'ingest', fastify: '5.x', dependencies: ['store', 'fanout'] })
+}, { name: 'ingest', fastify: '5.x', dependencies: ['metrics', 'store', 'fanout'] })

@@ -32,6 +32,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       .map((e) => ({ id: e.event_id, role: 'assistant' as const, content: String(e.fields.final_response), created_at: new Date(e.timestamp * 1000).toISOString(), run_id: e.context.run_id })),
     async (userId, runId) => await memory.run(userId, runId))
   }
+  app.metrics.dependency(store.kind, () => store.ping())
   app.decorate('store', store)
   app.decorate('threads', threads)
-}, { name: 'store', fastify: '5.x' })
+}, { name: 'store', fastify: '5.x', dependencies: ['metrics'] })
