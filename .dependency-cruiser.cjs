@@ -93,6 +93,14 @@ module.exports = {
       to: { path: '^src/(plugins|services|routes)/' }
     },
     {
+      name: 'implementations-chosen-in-one-place',
+      severity: 'error',
+      comment: 'Redis or memory, PostgreSQL or memory, is chosen once, by src/plugins/app/backends/, for every capability ' +
+        'together: a capability that picks a concrete broker or store itself is a second place making that choice.',
+      from: { path: '^src/', pathNot: '^src/plugins/app/backends/' },
+      to: { path: '^src/plugins/app/fanout/(redis|memory)-broker\\.ts$|^src/plugins/app/store/(pg|memory)-store\\.ts$' }
+    },
+    {
       name: 'client-sdk-not-to-server',
       severity: 'error',
       comment: 'The client SDK runs in browsers: it imports nothing from the server and no package at all.',

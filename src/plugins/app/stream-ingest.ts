@@ -5,18 +5,19 @@ import { StreamReader } from './ingest/stream-reader.js'
 
 export default fp<{ config: Config }>(async (app, { config }) => {
   const stream = config.ingest.stream
-  if (!stream || !app.redis) return
+  const connections = app.backends.ingestStream
+  if (!stream || !connections) return
   const { key, group } = stream
   const reader = new StreamReader({
     key,
     group,
     consumer: config.instanceId,
     maxBatch: config.ingest.maxBatch,
-    command: app.redis.command,
-    reader: await app.redis.connect('aeg-stream-reader'),
+    command: connections.command,
+    reader: await connections.connect(),
     submit: (events) => app.ingest.submit(events),
     log: app.log.child({ stream: key, group })
   })
   await reader.start()
   app.addHook('onClose', async () => { await reader.stop() })
-}, { name: 'stream-ingest', fastify: '5.x', dependencies: ['ingest'] })
+}, { name: 'stream-ingest', fastify: '5.x', dependencies: ['backends', 'ingest'] })

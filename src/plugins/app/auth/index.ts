@@ -10,8 +10,8 @@ import { FailureLimit } from './failure-limit.js'
 import type { Identity, TokenVerifier } from './identity.js'
 import { createLocalVerifier } from './local-verifier.js'
 import { createRemoteVerifier } from './remote-verifier.js'
-import { createMemoryRevocations, createRedisRevocations, type RevocationStore } from './revocations.js'
-import { createMemoryTickets, createRedisTickets, type TicketStore } from './tickets.js'
+import type { RevocationStore } from './revocations.js'
+import type { TicketStore } from './tickets.js'
 import { bearerToken, extractTicket, extractToken } from '../../../protocol/tokens.js'
 import { withCache, type VerifyStats } from './verify-cache.js'
 
@@ -101,9 +101,7 @@ function verification (config: Config, log: FastifyBaseLogger): Verification {
 
 export default fp<{ config: Config }>(async (app, { config }) => {
   const { verifier, status } = verification(config, app.log)
-  const redis = app.redis?.command
-  const tickets = redis ? createRedisTickets(redis, config.keyPrefix) : createMemoryTickets()
-  const revocations = redis ? createRedisRevocations(redis, config.keyPrefix) : createMemoryRevocations()
+  const { tickets, revocations } = app.backends
 
   async function notRevoked (identity: Identity): Promise<Identity> {
     let revoked: boolean
@@ -191,7 +189,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   app.decorate('auth', auth)
   app.decorateRequest('identity', null)
   app.addHook('onClose', async () => { await verifier.close?.() })
-}, { name: 'auth', fastify: '5.x', dependencies: ['metrics'] })
+}, { name: 'auth', fastify: '5.x', dependencies: ['metrics', 'backends'] })
 
 /** A preHandler for HTTP routes that need a user: 401 AUTH_FAILED, 429 RATE_LIMITED or 503 AUTH_UNAVAILABLE otherwise. */
 export async function requireUser (request: FastifyRequest): Promise<void> {

@@ -1,12 +1,10 @@
-// The fanout plugin: chooses the broker (Redis or in-process) in one place and wires it, with history, to the registry.
+// The fanout plugin: wires the chosen broker (Redis or in-process), with history, to the registry.
 import fp from 'fastify-plugin'
 import type { Config } from '../../../config.js'
 import { seqOf, toWire } from '../../../events/envelope.js'
 import type { StoredEvent } from '../store/store.js'
 import { userChannel, type Broker } from './broker.js'
 import type { StreamSource } from './cursor.js'
-import { createMemoryBroker } from './memory-broker.js'
-import { createRedisBroker } from './redis-broker.js'
 import { DeliveryMetrics } from './delivery-metrics.js'
 import { Liveness } from './liveness.js'
 import { Watchdog } from './watchdog.js'
@@ -31,7 +29,6 @@ declare module 'fastify' {
 
 export default fp<{ config: Config }>(async (app, { config }) => {
   const { keyPrefix: prefix, history } = config
-  const limits = { size: history.size, ttlMs: history.ttlMs }
   const controlChannel = `${prefix}control`
   const controlHandlers: Array<(message: string) => void> = []
   // Messages only flow after a subscription, by which time `registry` exists.
@@ -41,7 +38,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     else if (channel === probeChannel) watchdog?.seen()
     else registry.onBrokerMessage(channel, message)
   }
-  const broker = app.redis ? createRedisBroker(app.redis, onMessage, prefix, limits) : createMemoryBroker(onMessage, prefix, limits)
+  const broker = app.backends.broker(onMessage)
 
   const source: StreamSource = {
     position: (userId) => app.store.position(userId),
@@ -64,13 +61,13 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   // One fixed channel, subscribed once at boot: no pattern subscription, no per-message cost.
   await broker.subscribe(controlChannel)
   // In-process delivery cannot go deaf; Redis pub/sub can (a wedged subscriber still looks connected).
-  const redis = app.redis
-  const watchdog = redis && config.watchdogIntervalMs > 0
+  const reconnect = app.backends.reconnectSubscriber
+  const watchdog = reconnect && config.watchdogIntervalMs > 0
     ? new Watchdog({
       intervalMs: config.watchdogIntervalMs,
       misses: 3,
       publish: (probe) => broker.publish(probeChannel, probe),
-      reconnect: () => redis.subscriber.disconnect(true),
+      reconnect,
       warn: (message) => app.log.warn(message)
     })
     : undefined
@@ -104,4 +101,4 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     watchdog?.stop()
     await broker.close()
   })
-}, { name: 'fanout', fastify: '5.x', dependencies: ['metrics', 'store'] })
+}, { name: 'fanout', fastify: '5.x', dependencies: ['metrics', 'backends', 'store'] })

@@ -8,7 +8,6 @@ import type { Identity } from '../auth/identity.js'
 import { createMemoryRevocations, revokedBy, type RevocationTarget } from '../auth/revocations.js'
 import type { Connection } from '../fanout/registry.js'
 import { expiryWheel, ExpiryWatch, type ExpiryHandlers } from './expiry.js'
-import { createMemorySocketCap, createRedisSocketCap, type SocketCap } from './socket-cap.js'
 
 /** What travels on the control channel; other services may publish it too (docs/auth.md). */
 const RevokeMessageSchema = Type.Object({
@@ -49,15 +48,7 @@ function targetOf (message: RevokeMessage): RevocationTarget | undefined {
 export default fp<{ config: Config }>(async (app, { config }) => {
   const { registry, fanout, auth } = app
   const { session } = config
-  const redis = app.redis?.command
-  const cap: SocketCap = redis
-    ? createRedisSocketCap(redis, {
-      prefix: config.keyPrefix,
-      instanceId: config.instanceId,
-      max: session.maxSocketsPerUser,
-      onError: (err) => app.log.warn({ err }, 'socket lease renewal failed')
-    })
-    : createMemorySocketCap(session.maxSocketsPerUser)
+  const cap = app.backends.socketCap
   const seen = createMemoryRevocations()
   // A count, not a set of watches: the wheel holds what is scheduled, and stopping it at close stops them all.
   let watches = 0
@@ -120,4 +111,4 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     wheel.stop()
     await cap.close()
   })
-}, { name: 'sessions', fastify: '5.x', dependencies: ['auth', 'fanout'] })
+}, { name: 'sessions', fastify: '5.x', dependencies: ['backends', 'auth', 'fanout'] })
