@@ -23,10 +23,11 @@ declare module 'fastify' {
 
 export default fp<{ config: Config }>(async (app) => {
   // The relay's groups may have been published after all (a slow instance): only missing offsets go out.
-  const relay = new OutboxRelay({ store: app.store, publish: async (events) => { await app.fanout.publishMany(events, true) }, log: app.log })
+  // What the write path works with, assembled once: the log, where events are stored and where they are published.
+  const deps = { store: app.store, log: app.log }
+  const relay = new OutboxRelay({ ...deps, publish: async (events) => { await app.fanout.publishMany(events, true) } })
   const groups = new GroupCommit({
-    store: app.store,
-    log: app.log,
+    ...deps,
     async publish (events, duplicates, outboxId) {
       if (events.length > 0) await app.fanout.publishMany(events)
       if (duplicates.length > 0) await app.fanout.publishMany(duplicates, true)
