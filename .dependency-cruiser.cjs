@@ -62,6 +62,45 @@ module.exports = {
       to: { path: `${INFRA}|${INFRA_MODULES}` }
     },
     {
+      name: 'app-plugins-not-to-services-or-routes',
+      severity: 'error',
+      comment: 'Dependencies point one way: routes → services → app plugins → external plugins. A capability that imports a ' +
+        'service or a route depends on its own users, so it can no longer be registered, tested or changed without them.',
+      from: { path: '^src/plugins/app/' },
+      to: { path: '^src/(services|routes)/' }
+    },
+    {
+      name: 'external-plugins-not-to-app-plugins',
+      severity: 'error',
+      comment: 'External plugins wrap third-party libraries and are registered before our capabilities: one that imports an ' +
+        'app plugin (or a service or route) inverts the boot order. What both need goes to a neutral module (src/protocol/, src/events/).',
+      from: { path: '^src/plugins/external/' },
+      to: { path: '^src/(plugins/app|services|routes)/' }
+    },
+    {
+      name: 'services-not-to-routes',
+      severity: 'error',
+      comment: 'Services hold what routes share; a service that imports a route would tie the HTTP shape to the work behind it.',
+      from: { path: '^src/services/' },
+      to: { path: '^src/routes/' }
+    },
+    {
+      name: 'shared-modules-not-to-layers',
+      severity: 'error',
+      comment: 'The wire protocol, schemas, events, context and error table are read by every layer: they import none, so ' +
+        'anything may import them without an arrow pointing back up.',
+      from: { path: '^src/(protocol|schemas|events|context)/|^src/errors\\.ts$' },
+      to: { path: '^src/(plugins|services|routes)/' }
+    },
+    {
+      name: 'implementations-chosen-in-one-place',
+      severity: 'error',
+      comment: 'Redis or memory, PostgreSQL or memory, is chosen once, by src/plugins/app/backends/, for every capability ' +
+        'together: a capability that picks a concrete broker or store itself is a second place making that choice.',
+      from: { path: '^src/', pathNot: '^src/plugins/app/backends/' },
+      to: { path: '^src/plugins/app/fanout/(redis|memory)-broker\\.ts$|^src/plugins/app/store/(pg|memory)-store\\.ts$' }
+    },
+    {
       name: 'client-sdk-not-to-server',
       severity: 'error',
       comment: 'The client SDK runs in browsers: it imports nothing from the server and no package at all.',

@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import { registerErrorHandlers } from './error-handler.js'
 import { loggerOptions } from './logger.js'
 import auth from './plugins/app/auth/index.js'
+import backends from './plugins/app/backends/index.js'
 import fanout from './plugins/app/fanout/index.js'
 import ingest from './plugins/app/ingest/index.js'
 import metrics from './plugins/app/metrics.js'
@@ -61,8 +62,10 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // 2. Our capabilities, each on top of the previous.
   // Under NODE_ENV=production /metrics is served only behind METRICS_TOKEN.
   await app.register(metrics, { token: config.metricsToken, serve: config.env !== 'production' || config.metricsToken !== undefined })
+  // Every Redis-or-memory choice, made once for all the capabilities below.
+  await app.register(backends, { config })
   await app.register(auth, { config })
-  await app.register(store, { config })
+  await app.register(store)
   await app.register(fanout, { config })
   await app.register(sessions, { config })
   await app.register(ingest, { config })

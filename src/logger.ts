@@ -7,7 +7,7 @@ import type { Config } from './config.js'
  * replaced, whatever its name or encoding: `?%74oken=`, `tok%65n`, `?access_token=` and names nobody thought of
  * yet all look alike here, because the decision is by what is known to be harmless rather than by what is not.
  */
-const LOGGABLE_QUERY = new Set(['after', 'limit', 'since', 'epoch', 'last_seq', 'user'])
+const LOGGABLE_QUERY: ReadonlySet<string> = new Set(['after', 'limit', 'since', 'epoch', 'last_seq', 'user'])
 
 function decodedName (raw: string): string | undefined {
   try {

@@ -54,6 +54,13 @@ t.test('every rule fires on a tree that breaks it, naming the file and the rule'
   put('src/missing.ts', "import { q } from './nowhere.js'\nexport const m = q\n")
   put('src/uses-hoisted.ts', "import fp from 'fastify-plugin'\nexport const h = fp\n")
   put('e2e/check.ts', "import { c } from '../src/config.js'\nexport const e = c\n")
+  put('src/services/work.ts', "import { r } from '../routes/list.js'\nexport const w = r\n")
+  put('src/routes/list.ts', 'export const r = 1\n')
+  put('src/plugins/app/store/uses-service.ts', "import { w } from '../../../services/work.js'\nexport const u = w\n")
+  put('src/plugins/external/uses-app.ts', "import { u } from '../app/store/uses-service.js'\nexport const v = u\n")
+  put('src/plugins/app/fanout/memory-broker.ts', 'export const mb = 1\n')
+  put('src/plugins/app/fanout/index.ts', "import { mb } from './memory-broker.js'\nexport const f = mb\n")
+  put('src/protocol/uses-plugin.ts', "import { u } from '../plugins/app/store/uses-service.js'\nexport const p = u\n")
   put('src/services/manager.ts', [
     "import type { WebSocket } from 'ws'",
     'export class WebSocketManager { readonly sockets = new Set<WebSocket>() }',
@@ -77,6 +84,11 @@ t.test('every rule fires on a tree that breaks it, naming the file and the rule'
   expect('not-to-unresolvable', 'src/missing.ts')
   expect('no-undeclared-packages', 'src/uses-hoisted.ts')
   expect('e2e-black-box', 'e2e/check.ts')
+  expect('app-plugins-not-to-services-or-routes', 'src/plugins/app/store/uses-service.ts')
+  expect('external-plugins-not-to-app-plugins', 'src/plugins/external/uses-app.ts')
+  expect('services-not-to-routes', 'src/services/work.ts')
+  expect('implementations-chosen-in-one-place', 'src/plugins/app/fanout/index.ts')
+  expect('shared-modules-not-to-layers', 'src/protocol/uses-plugin.ts')
 
   const files = serverFiles(dir)
   const writes = socketWrites(files, dir)

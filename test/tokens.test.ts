@@ -1,6 +1,6 @@
 // Token extraction and subprotocol negotiation, as the platform's clients send them.
 import t from 'tap'
-import { extractToken, negotiateProtocol, tokenFromSuffix } from '../src/plugins/app/auth/tokens.js'
+import { extractToken, negotiateProtocol, tokenFromSuffix } from '../src/protocol/tokens.js'
 
 const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 

@@ -14,7 +14,7 @@ export interface AgentOptions {
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 // Question words say nothing about the topic: "Notes on which" is not a search a person would make.
-const STOPWORDS = new Set(['what', 'which', 'when', 'where', 'who', 'whom', 'whose', 'why', 'how', 'could', 'would',
+const STOPWORDS: ReadonlySet<string> = new Set(['what', 'which', 'when', 'where', 'who', 'whom', 'whose', 'why', 'how', 'could', 'would',
   'should', 'does', 'have', 'that', 'this', 'these', 'those', 'with', 'from', 'into', 'about', 'there', 'their',
   'they', 'them', 'your', 'ours', 'will', 'shall', 'last', 'next', 'some', 'much', 'many', 'more', 'most', 'every', 'please'])
 

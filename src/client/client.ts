@@ -10,7 +10,7 @@ import { attemptUrl, socketUrl, tokenProtocol, type Position } from './url.js'
 import { deferred, type ClientEvents, type ClientOptions, type ConnectionState, type Deferred, type StateChange } from './options.js'
 
 // Codes after which coming back as-is cannot help (docs/protocol.md, close codes).
-const TERMINAL_CODES = new Set([1000, 1003])
+const TERMINAL_CODES: ReadonlySet<number> = new Set([1000, 1003])
 const AUTH_FAILED = 1008
 // Client-side codes for sockets the SDK abandons; 4000-4999 are the application's.
 const HEARTBEAT_TIMEOUT = 4000

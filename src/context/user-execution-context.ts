@@ -18,12 +18,12 @@ export const REQUIRED_CONTEXT_FIELDS = ['user_id', 'thread_id', 'run_id', 'reque
 type RequiredField = typeof REQUIRED_CONTEXT_FIELDS[number]
 
 // The platform's placeholder rules (contract section 5): values that mean "nobody filled this in".
-const PLACEHOLDER_VALUES = new Set(['registry', 'placeholder', 'default', 'temp', 'none', 'null', 'undefined', '0', '1',
+const PLACEHOLDER_VALUES: ReadonlySet<string> = new Set(['registry', 'placeholder', 'default', 'temp', 'none', 'null', 'undefined', '0', '1',
   'xxx', 'yyy', 'example', 'test', 'demo', 'sample', 'template', 'mock', 'fake', 'dummy'])
-const PLACEHOLDER_PREFIXES = ['placeholder_', 'registry_', 'temp_', 'example_', 'demo_', 'sample_', 'template_', 'mock_',
+const PLACEHOLDER_PREFIXES: readonly string[] = ['placeholder_', 'registry_', 'temp_', 'example_', 'demo_', 'sample_', 'template_', 'mock_',
   'fake_', 'default_', 'test_']
 const SHORT_VALUE = 20
-const ALLOWED_DEFAULTS = new Set(['default_user', 'default_admin', 'default_system', 'default_account', 'default_service',
+const ALLOWED_DEFAULTS: ReadonlySet<string> = new Set(['default_user', 'default_admin', 'default_system', 'default_account', 'default_service',
   'default_client', 'default_guest'])
 
 export class InvalidContextError extends Error {

@@ -31,9 +31,9 @@ export const ChatFrameSchema = Type.Object({
 export type ChatFrame = Type.Static<typeof ChatFrameSchema>
 const check = Compile(ChatFrameSchema)
 
-export const CHAT_TYPES = new Set(['user_message', 'chat_message', 'chat', 'message', 'user', 'user_input', 'start_agent', 'execute_agent'])
-export const THREAD_TYPES = new Set(['switch_thread', 'get_thread_history'])
-export const STOP_TYPES = new Set(['stop_agent', 'stop_processing'])
+export const CHAT_TYPES: ReadonlySet<string> = new Set(['user_message', 'chat_message', 'chat', 'message', 'user', 'user_input', 'start_agent', 'execute_agent'])
+export const THREAD_TYPES: ReadonlySet<string> = new Set(['switch_thread', 'get_thread_history'])
+export const STOP_TYPES: ReadonlySet<string> = new Set(['stop_agent', 'stop_processing'])
 
 /** The frame as a ChatFrame, or the path and rule of its first problem. */
 export function parseChatFrame (frame: unknown): ChatFrame | string {

@@ -53,6 +53,22 @@ export function ack (receivedType: string, userId: string): Record<string, unkno
   return { type: 'ack', received_type: receivedType, status: 'acknowledged', user_id: userId, timestamp: now() }
 }
 
+/** The ack of a chat message: the run and thread it started; the client's own message id echoed when it sent one. */
+export function runAck (receivedType: string, run: { user_id: string, run_id: string, thread_id: string, request_id: string }, clientMessageId?: unknown): Record<string, unknown> {
+  const frame: Record<string, unknown> = {
+    type: 'ack', received_type: receivedType, status: 'acknowledged', user_id: run.user_id, run_id: run.run_id, thread_id: run.thread_id, request_id: run.request_id, timestamp: now()
+  }
+  if (clientMessageId !== undefined) frame.client_message_id = clientMessageId
+  return frame
+}
+
+/** A thread's messages: `thread_data` answers switch_thread, `thread_history` answers get_thread_history. */
+export function threadMessages (type: 'thread_data' | 'thread_history', threadId: string, messages: readonly unknown[]): Record<string, unknown> {
+  return type === 'thread_data'
+    ? { type, payload: { thread_id: threadId, messages, metadata: { message_count: messages.length } } }
+    : { type, payload: { thread_id: threadId, messages } }
+}
+
 /** The platform's "style B" error frame; `payload` too, where the frontend's error handler reads it. */
 export function errorMessage (code: WsErrorCode, message: string, details: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'error_message', error_code: code, error_message: message, details, payload: { error_code: code, error_message: message }, timestamp: now(), recovery_suggestions: null }

@@ -1,17 +1,16 @@
 // POST /api/v1/admin/revoke: an operator closes every socket of a user, or of one token, on every instance.
-import type { FastifyPluginAsync } from 'fastify'
-import type Type from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpErrors } from '../errors.js'
 import { RevokeReplySchema, RevokeRequestSchema } from '../schemas/auth.js'
 
-const admin: FastifyPluginAsync = async (app) => {
+const admin: FastifyPluginAsyncTypebox = async (app) => {
   // Inside this scope only: the operator's credential (ADMIN_SECRET), not the agent backends' one that ingest takes:
   // a leaked agent backend can forge events for its users, but cannot sign everyone out.
   app.addHook('onRequest', async (request) => {
     if (!app.auth.isAdmin(request)) throw new HttpErrors.ServiceAuthFailed('X-Admin-Secret is missing or wrong')
   })
 
-  app.post<{ Body: Type.Static<typeof RevokeRequestSchema> }>('/api/v1/admin/revoke', {
+  app.post('/api/v1/admin/revoke', {
     schema: { body: RevokeRequestSchema, response: { 202: RevokeReplySchema } }
   }, async (request, reply) => {
     const { user_id: userId, jti } = request.body

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import Type from 'typebox'
 import { contextFieldProblem } from '../context/user-execution-context.js'
 import { HttpErrors } from '../errors.js'
 import { signDevToken } from '../plugins/app/auth/dev-verifier.js'
+import { DemoTokenQuerySchema, DemoTokenReplySchema } from '../schemas/demo.js'
 
 export const DEMO_DIR = fileURLToPath(new URL('../../demo/dist/', import.meta.url))
 
@@ -21,10 +21,7 @@ const demo: FastifyPluginAsyncTypebox<{ devSecret?: string }> = async (app, opts
   if (opts.devSecret === undefined) return
   const secret = opts.devSecret
   app.get('/demo/token', {
-    schema: {
-      querystring: Type.Object({ user: Type.String({ pattern: '^[A-Za-z0-9_.@-]{1,64}$' }) }),
-      response: { 200: Type.Object({ token: Type.String(), user_id: Type.String(), expires_in: Type.Integer() }) }
-    }
+    schema: { querystring: DemoTokenQuerySchema, response: { 200: DemoTokenReplySchema } }
   }, async (request) => {
     const problem = contextFieldProblem('user_id', request.query.user)
     if (problem) throw new HttpErrors.ValidationError(`querystring/user ${problem}`)

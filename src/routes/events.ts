@@ -1,7 +1,8 @@
 // POST /api/v1/events: agent backends hand in events (one, or a batch), authenticated as a service.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifySchemaCompiler } from 'fastify'
 import { HttpErrors } from '../errors.js'
-import { IngestReplySchema } from '../events/schemas.js'
+import { IngestBodySchema, IngestReplySchema } from '../events/schemas.js'
 import { parseIngestBody } from '../events/validate.js'
 import { EventRejectedError, RunConflictError, StoreUnavailableError } from '../plugins/app/ingest/index.js'
 
@@ -17,13 +18,22 @@ function toHttp (err: unknown): unknown {
   return err
 }
 
-const events: FastifyPluginAsync<{ maxBatch: number }> = async (app, opts) => {
+/**
+ * The body schema documents and types the shape, but does not judge it: a generic schema error could not name the
+ * event's index and field, so each event is checked by parseIngestBody (validate.ts), which does.
+ */
+const acceptShape: FastifySchemaCompiler<unknown> = () => () => true
+
+const events: FastifyPluginAsyncTypebox<{ maxBatch: number }> = async (app, opts) => {
   // Inside this scope only: every route here is for services, none for users.
   app.addHook('onRequest', async (request) => {
     if (!app.auth.isService(request)) throw new HttpErrors.ServiceAuthFailed('X-Service-ID and X-Service-Secret are missing or wrong')
   })
 
-  app.post('/api/v1/events', { schema: { response: { 202: IngestReplySchema } } }, async (request, reply) => {
+  app.post('/api/v1/events', {
+    schema: { body: IngestBodySchema, response: { 202: IngestReplySchema } },
+    validatorCompiler: acceptShape
+  }, async (request, reply) => {
     // Each event is validated on its own (validate.ts) so the error names its index and field.
     const batch = parseIngestBody(request.body, opts.maxBatch)
     const result = await app.ingest.submit(batch).catch((err: unknown) => { throw toHttp(err) })

@@ -1,16 +1,13 @@
 // Health: /health says the process is up; /health/ready says Redis and PostgreSQL answer.
-import type { FastifyPluginAsync } from 'fastify'
-import Type from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { HealthSchema, ReadySchema, type Health } from '../schemas/health.js'
 
-const Health = Type.Object({ status: Type.String(), mode: Type.String(), instance: Type.String() })
-const Ready = Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) })
+const health: FastifyPluginAsyncTypebox<{ mode: string, instanceId: string }> = async (app, opts) => {
+  const live = async (): Promise<Health> => ({ status: 'ok', mode: opts.mode, instance: opts.instanceId })
+  app.get('/health', { schema: { response: { 200: HealthSchema } }, logLevel: 'warn' }, live)
+  app.get('/ws/health', { schema: { response: { 200: HealthSchema } }, logLevel: 'warn' }, live)
 
-const health: FastifyPluginAsync<{ mode: string, instanceId: string }> = async (app, opts) => {
-  const live = async (): Promise<Type.Static<typeof Health>> => ({ status: 'ok', mode: opts.mode, instance: opts.instanceId })
-  app.get('/health', { schema: { response: { 200: Health } }, logLevel: 'warn' }, live)
-  app.get('/ws/health', { schema: { response: { 200: Health } }, logLevel: 'warn' }, live)
-
-  app.get('/health/ready', { schema: { response: { 200: Ready, 503: Ready } }, logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/health/ready', { schema: { response: { 200: ReadySchema, 503: ReadySchema } }, logLevel: 'warn' }, async (_request, reply) => {
     const probe = async (fn: () => Promise<void>): Promise<string> => {
       try { await fn(); return 'ok' } catch (err) { return `failing: ${(err as Error).message}` }
     }

@@ -1,6 +1,6 @@
 // POST /api/websocket/ticket: a signed-in user trades their Bearer token for a short, single-use /ws?ticket=.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type Type from 'typebox'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { HttpErrors } from '../errors.js'
 import { requireUser } from '../plugins/app/auth/index.js'
 import { originAllowed } from '../plugins/app/auth/origin.js'
@@ -19,7 +19,7 @@ function socketBase (request: FastifyRequest, publicWsUrl: string | undefined): 
   return `ws://${host.includes(':') ? `[${host}]` : host}:${localPort ?? 80}`
 }
 
-const tickets: FastifyPluginAsync<{ allowedOrigins: string[], publicWsUrl?: string, perAddress?: number }> = async (app, opts) => {
+const tickets: FastifyPluginAsyncTypebox<{ allowedOrigins: string[], publicWsUrl?: string, perAddress?: number }> = async (app, opts) => {
   // The frontend calls this from its own origin with an Authorization header, so the browser asks first (CORS).
   // Only the origins allowed to open a socket may buy a ticket from a page; no cookies are involved.
   const cors = (request: FastifyRequest, reply: FastifyReply): void => {
@@ -36,7 +36,9 @@ const tickets: FastifyPluginAsync<{ allowedOrigins: string[], publicWsUrl?: stri
       .send()
   })
 
-  app.register(async (scope) => {
+  app.register(async (encapsulated) => {
+    // A new scope starts without a type provider: the body is typed from TicketRequestSchema again.
+    const scope = encapsulated.withTypeProvider<TypeBoxTypeProvider>()
     scope.addHook('onRequest', async (request, reply) => { cors(request, reply) })
     scope.addHook('preValidation', async (request) => {
       // The frontend may post no body at all: that means every default.
@@ -44,7 +46,7 @@ const tickets: FastifyPluginAsync<{ allowedOrigins: string[], publicWsUrl?: stri
     })
     scope.addHook('preHandler', requireUser)
 
-    scope.post<{ Body: Type.Static<typeof TicketRequestSchema> }>(PATH, {
+    scope.post(PATH, {
       schema: { body: TicketRequestSchema, response: { 200: TicketReplySchema } },
       // Ticket requests per client address and window: each one may cost a call to the auth service.
       config: { rateLimit: opts.perAddress ? { max: opts.perAddress } : false }

@@ -5,7 +5,7 @@ import { AuthError, AuthRateLimited, HttpErrors } from '../errors.js'
 import { TokenBucket } from '../services/token-bucket.js'
 import { originAllowed } from '../plugins/app/auth/origin.js'
 import type { Socket } from '../plugins/app/fanout/registry.js'
-import { parseProtocols } from '../plugins/app/auth/tokens.js'
+import { parseProtocols } from '../protocol/tokens.js'
 import { errorMessage } from '../protocol/frames.js'
 import { serveSocket } from '../services/socket-session.js'
 
@@ -25,6 +25,8 @@ export interface WsOptions {
 
 const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
   const { registry } = app
+  const outcomes = app.metrics.counter('aeg_ws_auth_total', 'WebSocket authentications, by outcome', ['outcome'])
+  const counted = (outcome: string): void => { outcomes.inc({ outcome }) }
   app.decorateRequest('authError', null)
 
   // Capacity first, before any work: a full or draining instance answers 503 with Retry-After, and the load
@@ -35,7 +37,7 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
   app.addHook('onRequest', async (request, reply) => {
     const verdict = await perAddress?.(request)
     if (verdict !== undefined && !verdict.isAllowed && verdict.isExceeded) {
-      app.metrics.auth('rate_limited')
+      counted('rate_limited')
       reply.header('retry-after', String(verdict.ttlInSeconds))
       app.rateLimitRefused(request, verdict.key)
       throw new HttpErrors.RateLimited(`too many upgrades from this address; retry in ${verdict.ttlInSeconds} s`)
@@ -48,7 +50,7 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
         ? `this instance holds its maximum of ${opts.ws.maxSockets} sockets`
         : !upgrades.take() ? 'too many connections are being opened right now' : undefined
     if (reason === undefined) return
-    app.metrics.auth('over_capacity')
+    counted('over_capacity')
     reply.header('retry-after', String(app.draining ? 1 : 2))
     throw new HttpErrors.OverCapacity(`${reason}; retry shortly`)
   })
@@ -63,17 +65,17 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
   app.addHook('preValidation', async (request) => {
     try {
       request.identity = await app.auth.authenticateUpgrade(request)
-      app.metrics.auth('ok')
+      counted('ok')
     } catch (err) {
       // An address over its failed-auth limit is refused before the upgrade, as capacity is: 429 with Retry-After.
       if (err instanceof AuthRateLimited) {
-        app.metrics.auth('rate_limited')
+        counted('rate_limited')
         throw Object.assign(new HttpErrors.RateLimited(err.message), { retryAfter: err.retryAfterS })
       }
       // Only a verdict on the token is 1008; anything unexpected is our fault, so retryable (1011), and logged.
       if (!(err instanceof AuthError)) request.log.error({ err }, 'websocket auth failed unexpectedly')
       request.authError = err instanceof AuthError ? err : new AuthError('AUTH_UNAVAILABLE', 'authentication could not complete, retry')
-      app.metrics.auth(request.authError.code)
+      counted(request.authError.code)
       request.log.info({ reason: request.authError.message, code: request.authError.code }, 'websocket auth refused')
     }
   })

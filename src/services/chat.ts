@@ -5,7 +5,7 @@ import { contextFieldProblem, createUserExecutionContext } from '../context/user
 import { clip, storableProblem } from '../events/storable.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import { messageText, runIdOf, threadIdOf, type ChatFrame } from '../protocol/client-frames.js'
-import { agentStopped, chatError } from '../protocol/frames.js'
+import { agentStopped, chatError, runAck, threadMessages } from '../protocol/frames.js'
 
 type Deps = Pick<FastifyInstance, 'registry' | 'threads' | 'runs' | 'store'>
 const HISTORY_LIMIT = 200
@@ -42,18 +42,7 @@ export async function startRun (deps: Deps, conn: Connection, frame: ChatFrame, 
   await deps.store.queueRun(context)
   await deps.runs.enqueue({ context, message: text, created_at: Date.now() })
   conn.log.info({ run_id: context.run_id, thread_id: threadId }, 'run requested')
-  const ack: Record<string, unknown> = {
-    type: 'ack',
-    received_type: receivedType,
-    status: 'acknowledged',
-    user_id: userId,
-    run_id: context.run_id,
-    thread_id: threadId,
-    request_id: context.request_id,
-    timestamp: Date.now() / 1000
-  }
-  if (frame.client_message_id !== undefined) ack.client_message_id = frame.client_message_id
-  deps.registry.send(conn, ack)
+  deps.registry.send(conn, runAck(receivedType, context, frame.client_message_id))
 }
 
 /**
@@ -93,7 +82,5 @@ export async function threadHistory (deps: Deps, conn: Connection, frame: ChatFr
     return
   }
   const messages = await deps.threads.messages(conn.userId, threadId, HISTORY_LIMIT)
-  deps.registry.send(conn, type === 'switch_thread'
-    ? { type: 'thread_data', payload: { thread_id: threadId, messages, metadata: { message_count: messages.length } } }
-    : { type: 'thread_history', payload: { thread_id: threadId, messages } })
+  deps.registry.send(conn, threadMessages(type === 'switch_thread' ? 'thread_data' : 'thread_history', threadId, messages))
 }

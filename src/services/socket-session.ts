@@ -1,10 +1,9 @@
 // One socket's life once its user is known: admission, registration (with resume), client frames, token expiry.
 import { randomUUID } from 'node:crypto'
-import type { ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError } from '../errors.js'
+import { detachUpgradeResponse } from '../plugins/external/websocket.js'
 import type { Identity } from '../plugins/app/auth/identity.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
 import type { ExpiryHandlers, ExpiryWatch } from '../plugins/app/sessions/expiry.js'
@@ -214,10 +213,8 @@ export function serveSocket (app: FastifyInstance, opts: SessionOptions, socket:
   // @fastify/websocket's own error listener holds the upgrade request and reply for the socket's whole life
   // (with the token in their headers); ours holds neither, so they can be collected once the upgrade is done.
   socket.removeAllListeners('error')
-  // It also gave the TCP socket a ServerResponse (assignSocket) that holds the upgrade request, headers and token
-  // included, for as long as the socket lives: detach it, the upgrade is over. (`_socket` is ws's TCP socket.)
-  const tcp = (socket as unknown as { _socket?: Socket & { _httpMessage?: ServerResponse | null } })._socket
-  tcp?._httpMessage?.detachSocket(tcp)
+  // Nor the ServerResponse it gave the TCP socket: the upgrade is over.
+  detachUpgradeResponse(socket)
   const wanted = parseResume(request.query as Record<string, unknown>)
   const session = new SocketSession(app, opts, socket, identity, request.id)
   socket.on('message', (data, isBinary) => session.onMessage(data, isBinary))

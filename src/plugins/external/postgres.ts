@@ -67,7 +67,7 @@ export async function withSchemaLock<T> (pool: pg.Pool, work: (client: pg.PoolCl
 }
 
 /** duplicate_schema, and unique_violation on pg_namespace: another session created the schema first. */
-const CREATED_ELSEWHERE = new Set(['42P06', '23505'])
+const CREATED_ELSEWHERE: ReadonlySet<string> = new Set(['42P06', '23505'])
 
 /**
  * CREATE SCHEMA IF NOT EXISTS checks the catalog, then inserts: two sessions can both pass the check and the
@@ -85,7 +85,7 @@ export async function ensureSchema (client: pg.ClientBase | pg.Pool, schema: str
 }
 
 /** SQLSTATE classes that mean the server was not usable at all: connection, authentication, unknown database. */
-const UNREACHABLE_CLASSES = ['08', '28', '3D', '53', '57']
+const UNREACHABLE_CLASSES: readonly string[] = ['08', '28', '3D', '53', '57']
 
 /** A boot failure worded for the operator: which URL (without its password), and whether it was reached. */
 export function databaseError (err: unknown, url: string, schema: string): Error {

@@ -1,9 +1,10 @@
 // @fastify/websocket with our limits and subprotocol negotiation; on close, upgrades are refused at the door and sockets are told to reconnect (1012).
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import websocket from '@fastify/websocket'
 import fp from 'fastify-plugin'
-import { negotiateProtocol } from '../app/auth/tokens.js'
+import { negotiateProtocol } from '../../protocol/tokens.js'
 
 /** After the drain, how long closing sockets get to answer the close before their connections are dropped. */
 const CLOSE_GRACE_MS = 1000
@@ -22,6 +23,23 @@ function refuseUpgrade (socket: Duplex): void {
   socket.end('HTTP/1.1 503 Service Unavailable\r\n' +
     `Retry-After: ${RETRY_AFTER_S}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+}
+
+/** The private fields of a `ws` socket this module reads: `_socket` is its TCP socket, `_httpMessage` Node's response on that. */
+type UpgradedSocket = { _socket?: Socket & { _httpMessage?: ServerResponse | null } }
+
+/**
+ * Lets go of the upgrade request once a socket is served. @fastify/websocket gave the TCP socket a ServerResponse
+ * (assignSocket) that holds the upgrade request, headers and token included, for as long as the socket lives.
+ * These are `ws` and Node internals: test/websocket-internals.test.ts fails if either renames them.
+ * Returns whether there was a response to detach.
+ */
+export function detachUpgradeResponse (socket: object): boolean {
+  const tcp = (socket as UpgradedSocket)._socket
+  const response = tcp?._httpMessage
+  if (tcp === undefined || response === undefined || response === null) return false
+  response.detachSocket(tcp)
+  return true
 }
 
 export default fp<{ maxPayload: number, drainWindowMs: number, reconnectJitterMs: number }>(async (app, opts) => {

@@ -10,9 +10,9 @@ import { FailureLimit } from './failure-limit.js'
 import type { Identity, TokenVerifier } from './identity.js'
 import { createLocalVerifier } from './local-verifier.js'
 import { createRemoteVerifier } from './remote-verifier.js'
-import { createMemoryRevocations, createRedisRevocations, type RevocationStore } from './revocations.js'
-import { createMemoryTickets, createRedisTickets, type TicketStore } from './tickets.js'
-import { bearerToken, extractTicket, extractToken } from './tokens.js'
+import type { RevocationStore } from './revocations.js'
+import type { TicketStore } from './tickets.js'
+import { bearerToken, extractTicket, extractToken } from '../../../protocol/tokens.js'
 import { withCache, type VerifyStats } from './verify-cache.js'
 
 export interface AuthStatus {
@@ -101,9 +101,7 @@ function verification (config: Config, log: FastifyBaseLogger): Verification {
 
 export default fp<{ config: Config }>(async (app, { config }) => {
   const { verifier, status } = verification(config, app.log)
-  const redis = app.redis?.command
-  const tickets = redis ? createRedisTickets(redis, config.keyPrefix) : createMemoryTickets()
-  const revocations = redis ? createRedisRevocations(redis, config.keyPrefix) : createMemoryRevocations()
+  const { tickets, revocations } = app.backends
 
   async function notRevoked (identity: Identity): Promise<Identity> {
     let revoked: boolean
@@ -179,10 +177,19 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     revocations,
     status: () => ({ mode: config.auth.mode, ...status() })
   }
+  // Kept by the remote verification (cache and breaker), read at scrape time; the other modes report none.
+  app.metrics.countedBy('aeg_auth_cache_total', 'Remote token verifications by cache outcome: hit, miss (a call to the auth service), joined (single flight)', 'result', () => {
+    const cache = status().cache
+    return cache && { hit: cache.hits, miss: cache.misses, joined: cache.joined }
+  })
+  app.metrics.gauge('aeg_auth_breaker_open', 'The auth service circuit: 0 closed, 0.5 half-open, 1 open (remote mode)', () => {
+    const state = status().breaker
+    return state === undefined ? undefined : state === 'open' ? 1 : state === 'closed' ? 0 : 0.5
+  })
   app.decorate('auth', auth)
   app.decorateRequest('identity', null)
   app.addHook('onClose', async () => { await verifier.close?.() })
-}, { name: 'auth', fastify: '5.x' })
+}, { name: 'auth', fastify: '5.x', dependencies: ['metrics', 'backends'] })
 
 /** A preHandler for HTTP routes that need a user: 401 AUTH_FAILED, 429 RATE_LIMITED or 503 AUTH_UNAVAILABLE otherwise. */
 export async function requireUser (request: FastifyRequest): Promise<void> {

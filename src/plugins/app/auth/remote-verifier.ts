@@ -18,7 +18,7 @@ type Reply = Record<string, unknown>
 
 // These answers are 200 with valid:false, but they say the gateway's own credentials are wrong: an outage to
 // fix on our side, not a bad user token. Answering 1008 would log every user out.
-const SERVICE_ERRORS = new Set(['service_not_configured', 'invalid_service_id', 'invalid_service_secret'])
+const SERVICE_ERRORS: ReadonlySet<string> = new Set(['service_not_configured', 'invalid_service_id', 'invalid_service_secret'])
 // Enough parallel calls for a reconnect storm of distinct tokens; single flight already merges equal ones.
 const MAX_CONNECTIONS = 128
 

@@ -1,12 +1,11 @@
-// The fanout plugin: chooses the broker (Redis or in-process) in one place and wires it, with history, to the registry.
+// The fanout plugin: wires the chosen broker (Redis or in-process), with history, to the registry.
 import fp from 'fastify-plugin'
 import type { Config } from '../../../config.js'
 import { seqOf, toWire } from '../../../events/envelope.js'
 import type { StoredEvent } from '../store/store.js'
 import { userChannel, type Broker } from './broker.js'
 import type { StreamSource } from './cursor.js'
-import { createMemoryBroker } from './memory-broker.js'
-import { createRedisBroker } from './redis-broker.js'
+import { DeliveryMetrics } from './delivery-metrics.js'
 import { Liveness } from './liveness.js'
 import { Watchdog } from './watchdog.js'
 import { ConnectionRegistry } from './registry.js'
@@ -30,7 +29,6 @@ declare module 'fastify' {
 
 export default fp<{ config: Config }>(async (app, { config }) => {
   const { keyPrefix: prefix, history } = config
-  const limits = { size: history.size, ttlMs: history.ttlMs }
   const controlChannel = `${prefix}control`
   const controlHandlers: Array<(message: string) => void> = []
   // Messages only flow after a subscription, by which time `registry` exists.
@@ -40,7 +38,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     else if (channel === probeChannel) watchdog?.seen()
     else registry.onBrokerMessage(channel, message)
   }
-  const broker = app.redis ? createRedisBroker(app.redis, onMessage, prefix, limits) : createMemoryBroker(onMessage, prefix, limits)
+  const broker = app.backends.broker(onMessage)
 
   const source: StreamSource = {
     position: (userId) => app.store.position(userId),
@@ -52,7 +50,10 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       return (await app.store.range(userId, from, to, to - from + 1)).map((e) => Buffer.from(toWire(e)))
     }
   }
-  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog, maxBufferedBytes: config.ws.maxBufferedBytes, observer: app.metrics?.observer })
+  const registry = new ConnectionRegistry(broker, source, { prefix, maxBacklog: history.maxBacklog, maxBufferedBytes: config.ws.maxBufferedBytes, observer: new DeliveryMetrics(app.metrics) })
+  app.metrics.gauge('aeg_sockets', 'Open, registered WebSockets on this instance', () => registry.connectionCount)
+  app.metrics.gauge('aeg_users', 'Users with at least one socket on this instance', () => registry.userCount)
+  app.metrics.dependency(broker.kind, () => broker.ping())
   broker.onReconnect(() => {
     app.log.warn('broker reconnected: catching every local socket up from history')
     registry.resync().catch((err: unknown) => app.log.error({ err }, 'resync after broker reconnect failed'))
@@ -60,13 +61,13 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   // One fixed channel, subscribed once at boot: no pattern subscription, no per-message cost.
   await broker.subscribe(controlChannel)
   // In-process delivery cannot go deaf; Redis pub/sub can (a wedged subscriber still looks connected).
-  const redis = app.redis
-  const watchdog = redis && config.watchdogIntervalMs > 0
+  const reconnect = app.backends.reconnectSubscriber
+  const watchdog = reconnect && config.watchdogIntervalMs > 0
     ? new Watchdog({
       intervalMs: config.watchdogIntervalMs,
       misses: 3,
       publish: (probe) => broker.publish(probeChannel, probe),
-      reconnect: () => redis.subscriber.disconnect(true),
+      reconnect,
       warn: (message) => app.log.warn(message)
     })
     : undefined
@@ -100,4 +101,4 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     watchdog?.stop()
     await broker.close()
   })
-}, { name: 'fanout', fastify: '5.x', dependencies: ['store'] })
+}, { name: 'fanout', fastify: '5.x', dependencies: ['metrics', 'backends', 'store'] })

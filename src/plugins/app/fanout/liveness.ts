@@ -21,10 +21,6 @@ export interface LivenessOptions {
 /** What liveness does to sockets; the registry is the only writer. */
 export type LivenessActions = Pick<ConnectionRegistry, 'ping' | 'terminate' | 'rotate' | 'heartbeat' | 'welcomed'>
 
-// One function for every socket: `this` is the socket that answered (ws calls listeners that way).
-const answered = new WeakSet<WebSocket>()
-function markAlive (this: WebSocket): void { answered.add(this) }
-
 const OPEN = 1
 /** Wheel resolution: checks land within 100 ms of their due time; a turn of 512 slots covers the default 25 s interval. */
 const TICK_MS = 100
@@ -35,8 +31,14 @@ export class Liveness {
   private readonly wheel: TimerWheel<Connection>
   private readonly clock: Clock
   private readonly intervalMs: number
+  /** Sockets that answered since their last ping; this instance's own, so apps in one process never see each other's. */
+  private readonly answered = new WeakSet<WebSocket>()
+  /** One listener for every socket: `this` is the socket that answered (ws calls listeners that way). */
+  private readonly markAlive: (this: WebSocket) => void
 
   constructor (private readonly registry: LivenessActions, private readonly opts: LivenessOptions) {
+    const answered = this.answered
+    this.markAlive = function (this: WebSocket): void { answered.add(this) }
     this.clock = opts.clock ?? systemClock
     this.intervalMs = opts.pingIntervalS * 1000
     this.wheel = new TimerWheel({
@@ -56,8 +58,8 @@ export class Liveness {
    */
   watch (conn: Connection): void {
     const now = this.clock.now()
-    answered.add(conn.socket)
-    conn.socket.on('pong', markAlive)
+    this.answered.add(conn.socket)
+    conn.socket.on('pong', this.markAlive)
     // Jittered so that sockets opened together (a reconnect storm) leave together no more than they are pinged together.
     if (this.opts.maxAgeS > 0) conn.rotateAt = conn.openedAt + this.opts.maxAgeS * 1000 * (0.9 + Math.random() * 0.1)
     // The first check somewhere in the second half of the interval: a storm of sockets opened in one second is
@@ -83,14 +85,14 @@ export class Liveness {
     const socket = conn.socket
     // Closing or closed: its close handler unwatches it; nothing more to say to it.
     if (socket.readyState > OPEN) return
-    if (!answered.has(socket)) {
+    if (!this.answered.has(socket)) {
       // No pong since the last check: a half-open connection the OS has not noticed. Nothing to say to it.
       conn.log.info('missed pong: socket terminated')
       this.registry.terminate(conn, 'missed_pong')
       return
     }
     this.wheel.schedule(conn, now + this.intervalMs)
-    answered.delete(socket)
+    this.answered.delete(socket)
     this.registry.ping(conn)
     // Still joining: its first frame must be the welcome; a rotation or a heartbeat waits for the next check.
     if (!this.registry.welcomed(conn)) return

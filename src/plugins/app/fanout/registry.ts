@@ -7,7 +7,7 @@ import { heartbeat, reconnectFrame, resumeFailed } from '../../../protocol/frame
 import type { Identity } from '../auth/identity.js'
 import { userChannel, type Broker } from './broker.js'
 import { StreamCursor, type CursorOwner, type ResumeFailure, type StreamPosition, type StreamSource } from './cursor.js'
-import type { DeliveryObserver } from '../metrics.js'
+import type { DeliveryObserver } from './delivery-metrics.js'
 
 /** The socket type the registry owns; routes and services name it from here, not from `ws`. */
 export type Socket = WebSocket

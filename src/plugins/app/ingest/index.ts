@@ -23,10 +23,11 @@ declare module 'fastify' {
 
 export default fp<{ config: Config }>(async (app) => {
   // The relay's groups may have been published after all (a slow instance): only missing offsets go out.
-  const relay = new OutboxRelay({ store: app.store, publish: async (events) => { await app.fanout.publishMany(events, true) }, log: app.log })
+  // What the write path works with, assembled once: the log, where events are stored and where they are published.
+  const deps = { store: app.store, log: app.log }
+  const relay = new OutboxRelay({ ...deps, publish: async (events) => { await app.fanout.publishMany(events, true) } })
   const groups = new GroupCommit({
-    store: app.store,
-    log: app.log,
+    ...deps,
     async publish (events, duplicates, outboxId) {
       if (events.length > 0) await app.fanout.publishMany(events)
       if (duplicates.length > 0) await app.fanout.publishMany(duplicates, true)
@@ -37,10 +38,13 @@ export default fp<{ config: Config }>(async (app) => {
   // At boot, first thing: what an instance stored and never published before it died goes out now.
   await relay.tick(true)
 
+  const ingested = app.metrics.counter('aeg_events_ingested_total', 'Events stored and published, by type', ['type'])
+  const duplicated = app.metrics.counter('aeg_events_duplicate_total', 'Events whose event_id was already stored (not stored or delivered again)')
   app.decorate('ingest', {
     async submit (events) {
       const { stored, duplicates } = await groups.submit(events)
-      app.metrics?.ingested(stored, duplicates.length)
+      for (const e of stored) ingested.inc({ type: e.type })
+      if (duplicates.length > 0) duplicated.inc(duplicates.length)
       return { event_ids: events.map((e) => e.event_id), stored: stored.length, duplicates: duplicates.length }
     }
   })
@@ -48,4 +52,4 @@ export default fp<{ config: Config }>(async (app) => {
     await groups.drain()
     await relay.stop()
   })
-}, { name: 'ingest', fastify: '5.x', dependencies: ['store', 'fanout'] })
+}, { name: 'ingest', fastify: '5.x', dependencies: ['metrics', 'store', 'fanout'] })

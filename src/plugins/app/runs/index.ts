@@ -1,25 +1,21 @@
-// The runs plugin: where a user's message goes to become an agent run, chosen in one place.
+// The runs plugin: where a user's message goes to become an agent run: the chosen queue, or the in-process agent.
 import fp from 'fastify-plugin'
 import type { Config } from '../../../config.js'
 import { runReferenceAgent } from '../../../agent/reference-agent.js'
 import { parseIngestBody } from '../../../events/validate.js'
-import { createMemoryRunQueue, createRedisRunQueue, type RunQueue } from './queue.js'
+import type { RunQueue } from './queue.js'
 
 declare module 'fastify' {
   interface FastifyInstance { runs: RunQueue }
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
-  if (app.redis) {
-    app.decorate('runs', createRedisRunQueue(app.redis.command, config.keyPrefix))
-    return
-  }
-  // Embedded: the reference agent runs here and its events take the same path as a worker's.
+  // Used only where no worker is (embedded): the reference agent runs here and its events take the same path as a worker's.
   const emit = async (event: Record<string, unknown>): Promise<void> => {
     await app.ingest.submit(parseIngestBody(event, 1))
   }
-  app.decorate('runs', createMemoryRunQueue((request, stopped) => {
+  app.decorate('runs', app.backends.runQueue((request, stopped) => {
     runReferenceAgent(request, emit, { stepMs: config.agent.stepMs, stopped })
       .catch((err: unknown) => app.log.warn({ err, run_id: request.context.run_id }, 'reference agent failed'))
   }))
-}, { name: 'runs', fastify: '5.x', dependencies: ['ingest'] })
+}, { name: 'runs', fastify: '5.x', dependencies: ['backends', 'ingest'] })

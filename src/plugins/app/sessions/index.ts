@@ -1,25 +1,12 @@
 // The sessions plugin: what holds for a user's sockets across instances: the per-user cap, expiry timers, revocation.
 import fp from 'fastify-plugin'
-import Type from 'typebox'
-import { Compile } from 'typebox/compile'
 import type { Config } from '../../../config.js'
+import { parseRevokeMessage, revokeMessage } from '../../../protocol/control.js'
 import { errorMessage } from '../../../protocol/frames.js'
 import type { Identity } from '../auth/identity.js'
 import { createMemoryRevocations, revokedBy, type RevocationTarget } from '../auth/revocations.js'
 import type { Connection } from '../fanout/registry.js'
 import { expiryWheel, ExpiryWatch, type ExpiryHandlers } from './expiry.js'
-import { createMemorySocketCap, createRedisSocketCap, type SocketCap } from './socket-cap.js'
-
-/** What travels on the control channel; other services may publish it too (docs/auth.md). */
-const RevokeMessageSchema = Type.Object({
-  type: Type.Literal('revoke'),
-  user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  jti: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  /** Epoch milliseconds of the revocation; a user-wide one spares tokens issued later. Default: now. */
-  at: Type.Optional(Type.Number({ minimum: 0 }))
-})
-type RevokeMessage = Type.Static<typeof RevokeMessageSchema>
-const checkRevoke = Compile(RevokeMessageSchema)
 
 export interface Sessions {
   /** Takes one of the user's socket slots across all instances; false when the cap is reached. */
@@ -40,24 +27,10 @@ declare module 'fastify' {
   interface FastifyInstance { sessions: Sessions }
 }
 
-function targetOf (message: RevokeMessage): RevocationTarget | undefined {
-  if (message.user_id !== undefined && message.jti === undefined) return { userId: message.user_id }
-  if (message.jti !== undefined && message.user_id === undefined) return { jti: message.jti }
-  return undefined
-}
-
 export default fp<{ config: Config }>(async (app, { config }) => {
   const { registry, fanout, auth } = app
   const { session } = config
-  const redis = app.redis?.command
-  const cap: SocketCap = redis
-    ? createRedisSocketCap(redis, {
-      prefix: config.keyPrefix,
-      instanceId: config.instanceId,
-      max: session.maxSocketsPerUser,
-      onError: (err) => app.log.warn({ err }, 'socket lease renewal failed')
-    })
-    : createMemorySocketCap(session.maxSocketsPerUser)
+  const cap = app.backends.socketCap
   const seen = createMemoryRevocations()
   // A count, not a set of watches: the wheel holds what is scheduled, and stopping it at close stops them all.
   let watches = 0
@@ -77,14 +50,12 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   }
 
   fanout.onControl((raw) => {
-    let message: unknown
-    try { message = JSON.parse(raw) } catch { message = undefined }
-    const target = checkRevoke.Check(message) ? targetOf(message) : undefined
-    if (target === undefined) {
+    const revocation = parseRevokeMessage(raw, Date.now())
+    if (revocation === undefined) {
       app.log.warn({ channel: fanout.controlChannel }, 'ignored a malformed control message')
       return
     }
-    const at = (message as RevokeMessage).at ?? Date.now()
+    const { target, at } = revocation
     const closed = closeRevoked(target, at)
     app.log.info({ revoked: 'userId' in target ? 'user' : 'jti', user_id: 'userId' in target ? target.userId : undefined, closed }, 'revocation applied')
     // Stored on every instance (the same idempotent write) so a message published by another service is enough.
@@ -103,8 +74,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       const at = Date.now()
       // Stored first: a reconnect right after the answer is already refused.
       await auth.revocations.record(target, at, session.revocationTtlS)
-      const message: RevokeMessage = 'userId' in target ? { type: 'revoke', user_id: target.userId, at } : { type: 'revoke', jti: target.jti, at }
-      await fanout.publishControl(JSON.stringify(message))
+      await fanout.publishControl(JSON.stringify(revokeMessage(target, at)))
       return { at }
     },
     revokedHere: (identity) => seen.isRevoked(identity),
@@ -120,4 +90,4 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     wheel.stop()
     await cap.close()
   })
-}, { name: 'sessions', fastify: '5.x', dependencies: ['auth', 'fanout'] })
+}, { name: 'sessions', fastify: '5.x', dependencies: ['backends', 'auth', 'fanout'] })

@@ -1,4 +1,4 @@
-// Where a user's token travels: Authorization header, a Sec-WebSocket-Protocol entry, or ?token=; and which subprotocol to echo.
+// Where a user's token travels (Authorization header, a Sec-WebSocket-Protocol entry, ?token=) and which subprotocol to echo; read by auth, the socket server and the ws route.
 
 /** Subprotocol prefixes that carry a token, in the order the platform checks them (contract section 2.2). */
 const TOKEN_PREFIXES = ['jwt.', 'jwt-auth.', 'bearer.'] as const
