@@ -50,7 +50,8 @@ module.exports = {
       'SQL lives in the store (repositories and migrations) on the pool of the postgres plugin; nothing else talks to PostgreSQL.'),
     onlyIn('ws-only-in-socket-modules', 'ws', ['src/plugins/app/fanout/registry.ts', 'src/plugins/app/fanout/liveness.ts', 'src/services/socket-session.ts'],
       'One WebSocket manager: the registry owns and writes to sockets, the liveness sweep listens for their pongs, ' +
-      'the socket session reads their frames. A new module importing ws is a second manager in the making.'),
+      'the socket session reads their frames. Subscription counting (fanout/subscriptions.ts) counts members without ' +
+      'touching a socket, so it is not on this list. A new module importing ws is a second manager in the making.'),
     onlyIn('fastify-websocket-only-in-its-plugin', '@fastify/websocket', ['src/plugins/external/websocket.ts'],
       'The WebSocket server is created once, by src/plugins/external/websocket.ts; no second server, no factory.'),
     {

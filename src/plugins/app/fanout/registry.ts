@@ -1,11 +1,12 @@
-// The connection registry: owns this instance's sockets (user id → connections) and is the only code that writes to them.
+// The connection registry: owns this instance's sockets and is the only code that writes to them and closes them.
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import { CloseCodes, type CloseCode } from '../../../errors.js'
 import { seqOf } from '../../../events/envelope.js'
 import { heartbeat, reconnectFrame, resumeFailed } from '../../../protocol/frames.js'
 import type { Identity } from '../auth/identity.js'
-import { userChannel, type Broker } from './broker.js'
+import type { Broker } from './broker.js'
+import { Subscriptions } from './subscriptions.js'
 import { StreamCursor, type CursorOwner, type ResumeFailure, type StreamPosition, type StreamSource } from './cursor.js'
 import type { DeliveryObserver } from './delivery-metrics.js'
 
@@ -28,18 +29,6 @@ export interface Connection {
   rotateAt?: number
 }
 
-interface UserEntry {
-  readonly userId: string
-  readonly channel: string
-  readonly conns: Set<Connection>
-  /** Sockets waiting for the subscription before they join `conns`. */
-  joining: number
-  subscribed: boolean
-  /** Subscription changes of one user run one after another, never interleaved. */
-  chain: Promise<void>
-  pending: number
-}
-
 export interface RegistryOptions {
   prefix: string
   /** Most live frames held for one socket while it catches up; past it the socket is closed to resume. */
@@ -59,26 +48,25 @@ const OPEN = 1
 const TEXT = { binary: false }
 
 export class ConnectionRegistry implements CursorOwner<Connection> {
-  private readonly users = new Map<string, UserEntry>()
-  private readonly channels = new Map<string, UserEntry>()
-  private readonly goneWaiters = new Map<string, Array<() => void>>()
-  private sockets = 0
+  /** Who is here and which user channels are subscribed; the registry only adds and removes its connections. */
+  private readonly subscriptions: Subscriptions<Connection>
   private readonly drainMark: number
 
-  constructor (private readonly broker: Broker, private readonly source: StreamSource, private readonly opts: RegistryOptions) {
+  constructor (broker: Broker, private readonly source: StreamSource, private readonly opts: RegistryOptions) {
+    this.subscriptions = new Subscriptions(broker, opts.prefix)
     this.drainMark = Math.floor(opts.maxBufferedBytes / 4)
   }
 
   /** Routes one broker message to every local socket of the channel's user. The frame is sent as published: serialized once. */
   readonly onBrokerMessage = (channel: string, message: Buffer): void => {
-    const entry = this.channels.get(channel)
-    if (entry === undefined) return
+    const conns = this.subscriptions.membersOf(channel)
+    if (conns === undefined) return
     const seq = seqOf(message)
-    for (const conn of entry.conns) {
+    for (const conn of conns) {
       if (seq === undefined) this.send(conn, message)
       else conn.cursor?.offer(message, seq)
     }
-    if (seq !== undefined) this.opts.observer?.delivered(message, entry.conns.size)
+    if (seq !== undefined) this.opts.observer?.delivered(message, conns.size)
   }
 
   /**
@@ -87,22 +75,15 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
    * the position was read can be missed. Returns false if the socket closed meanwhile.
    */
   async register (conn: Connection, welcome: (position: StreamPosition) => unknown, resume?: { since: number, epoch: string }): Promise<boolean> {
-    const entry = this.entry(conn.userId)
-    entry.joining++
-    try {
-      await this.reconcile(entry)
-    } finally {
-      entry.joining--
-    }
+    await this.subscriptions.join(conn.userId)
     if (conn.socket.readyState !== OPEN) {
-      this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
+      this.subscriptions.abandon(conn.userId).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
       return false
     }
     // Join before reading the position, holding live frames: one published while we read cannot slip past.
     const cursor = this.cursorFor(conn)
     cursor.hold()
-    entry.conns.add(conn)
-    this.sockets++
+    this.subscriptions.admit(conn.userId, conn)
     let position: StreamPosition
     try {
       position = await this.source.position(conn.userId)
@@ -123,20 +104,15 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
 
   /** Removes a socket; the user's channel is unsubscribed after the last one leaves. */
   unregister (conn: Connection): void {
-    const entry = this.users.get(conn.userId)
-    if (entry === undefined || !entry.conns.delete(conn)) return
-    this.sockets--
-    if (entry.conns.size === 0) {
-      this.reconcile(entry).catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
-    }
+    this.subscriptions.leave(conn.userId, conn)?.catch((err: unknown) => conn.log.warn({ err }, 'unsubscribe failed'))
   }
 
   /** After the broker lost its connection: every local socket catches up on what was published meanwhile. */
   async resync (): Promise<void> {
-    await Promise.all([...this.users.values()].map(async (entry) => {
-      if (entry.conns.size === 0) return
+    await Promise.all([...this.subscriptions.userMembers()].map(async (entry) => {
+      if (entry.members.size === 0) return
       const position = await this.source.position(entry.userId)
-      for (const conn of entry.conns) conn.cursor?.catchUpTo(position.seq)
+      for (const conn of entry.members) conn.cursor?.catchUpTo(position.seq)
     }))
   }
 
@@ -263,65 +239,17 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
 
   observeClose (reason: string): void { this.opts.observer?.closed(reason) }
 
+  // Counts kept by the subscriptions, under the names metrics, admission (routes/ws.ts) and tests read.
   /** This instance's registered sockets: all of them, or one user's. */
-  * list (userId?: string): Generator<Connection> {
-    const entries = userId === undefined ? this.users.values() : [this.users.get(userId)]
-    for (const entry of entries) {
-      if (entry !== undefined) yield * entry.conns
-    }
-  }
-
-  get connectionCount (): number { return this.sockets }
-  get userCount (): number { return this.users.size }
-  connectionsOf (userId: string): number { return this.users.get(userId)?.conns.size ?? 0 }
-
+  list (userId?: string): Generator<Connection> { return this.subscriptions.members(userId) }
+  get connectionCount (): number { return this.subscriptions.memberCount }
+  get userCount (): number { return this.subscriptions.userCount }
+  connectionsOf (userId: string): number { return this.subscriptions.countOf(userId) }
   /** Resolves once the user has no socket here and their channel is unsubscribed (shutdown, tests). */
-  whenGone (userId: string): Promise<void> {
-    if (!this.users.has(userId)) return Promise.resolve()
-    return new Promise((resolve) => {
-      const list = this.goneWaiters.get(userId) ?? []
-      list.push(resolve)
-      this.goneWaiters.set(userId, list)
-    })
-  }
+  whenGone (userId: string): Promise<void> { return this.subscriptions.whenGone(userId) }
 
   private cursorFor (conn: Connection): StreamCursor<Connection> {
     conn.cursor = new StreamCursor(conn, conn.userId, this, this.source, this.opts.maxBacklog)
     return conn.cursor
-  }
-
-  private entry (userId: string): UserEntry {
-    let entry = this.users.get(userId)
-    if (entry === undefined) {
-      entry = { userId, channel: userChannel(this.opts.prefix, userId), conns: new Set(), joining: 0, subscribed: false, chain: Promise.resolve(), pending: 0 }
-      this.users.set(userId, entry)
-    }
-    return entry
-  }
-
-  /** Brings the broker subscription in line with whether the user has sockets here; serialized per user. */
-  private reconcile (entry: UserEntry): Promise<void> {
-    entry.pending++
-    const step = entry.chain.then(async () => {
-      const wanted = entry.conns.size + entry.joining > 0
-      if (wanted && !entry.subscribed) {
-        await this.broker.subscribe(entry.channel)
-        entry.subscribed = true
-        this.channels.set(entry.channel, entry)
-      } else if (!wanted && entry.subscribed) {
-        this.channels.delete(entry.channel)
-        entry.subscribed = false
-        await this.broker.unsubscribe(entry.channel)
-      }
-    }).finally(() => {
-      entry.pending--
-      const idle = entry.pending === 0 && !entry.subscribed && entry.conns.size === 0 && entry.joining === 0
-      if (idle && this.users.get(entry.userId) === entry) {
-        this.users.delete(entry.userId)
-        for (const resolve of this.goneWaiters.get(entry.userId)?.splice(0) ?? []) resolve()
-      }
-    })
-    entry.chain = step.catch(() => undefined)
-    return step
   }
 }
