@@ -1,6 +1,7 @@
 // buildApp(config): the whole gateway, plugins registered in the order they depend on each other.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { registerErrorHandlers } from './error-handler.js'
 import { loggerOptions } from './logger.js'
@@ -31,6 +32,8 @@ import ws from './routes/ws.js'
 export interface BuildOptions {
   /** A logger instance or options; defaults to JSON logs at the configured level. */
   logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
+  /** What token expiry, the auth breaker and cache and ticket lifetimes read the time from; defaults to Date.now. */
+  clock?: Clock
 }
 
 /** The nearest `hops` proxies are believed (Fastify's hop count, as a function its types accept). */
@@ -40,6 +43,7 @@ function trustHops (hops: number): (address: string, hop: number) => boolean {
 
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = opts.logger ?? loggerOptions(config)
+  const clock = opts.clock ?? systemClock
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger } : { logger }),
     bodyLimit: config.ingest.bodyLimit,
@@ -63,11 +67,11 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // Under NODE_ENV=production /metrics is served only behind METRICS_TOKEN.
   await app.register(metrics, { token: config.metricsToken, serve: config.env !== 'production' || config.metricsToken !== undefined })
   // Every Redis-or-memory choice, made once for all the capabilities below.
-  await app.register(backends, { config })
-  await app.register(auth, { config })
+  await app.register(backends, { config, clock })
+  await app.register(auth, { config, clock })
   await app.register(store)
   await app.register(fanout, { config })
-  await app.register(sessions, { config })
+  await app.register(sessions, { config, clock })
   await app.register(ingest, { config })
   await app.register(streamIngest, { config })
   await app.register(retention, { config })

@@ -1,10 +1,9 @@
 // Remote verification against a real local auth service: contract cases, outages as 1011, breaker, single flight, cache bounds.
-import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { type AuthFixture, startAuthService } from './fixtures/auth-service.js'
 import { LogCapture } from './fixtures/log-capture.js'
 import { mint, unsigned } from './fixtures/tokens.js'
-import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, type Running, SERVICE, AUTH_SERVICE } from './helper.js'
+import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, type Running, SERVICE, AUTH_SERVICE, TestClock } from './helper.js'
 
 type Tap = Test
 const SECRET = 'remote-fixture-secret-0123456789abcdef'
@@ -20,8 +19,8 @@ async function fixture (t: Tap): Promise<AuthFixture> {
   return f
 }
 
-async function gateway (t: Tap, f: AuthFixture, env: Record<string, string> = {}): Promise<Running> {
-  return await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: f.url, ...env }, logs.logger)
+async function gateway (t: Tap, f: AuthFixture, env: Record<string, string> = {}, clock?: TestClock): Promise<Running> {
+  return await build(t, isolate(t), { AUTH_MODE: 'remote', AUTH_SERVICE_URL: f.url, ...env }, logs.logger, { clock })
 }
 
 t.test('the contract: only valid:true with a user_id lets a user in; every bad token is 1008', async (t) => {
@@ -91,7 +90,9 @@ t.test('the gateway\'s own service credentials refused by the service is an outa
 
 t.test('the breaker opens after 3 failures, fails fast while open, and closes again when the service recovers', async (t) => {
   const f = await fixture(t)
-  const gw = await gateway(t, f, { AUTH_BREAKER_RESET_MS: '300' })
+  const clock = new TestClock()
+  // A minute: real time never reaches it during the test, only the skipped clock does.
+  const gw = await gateway(t, f, { AUTH_BREAKER_RESET_MS: '60000' }, clock)
   const cached = await sign('cached-user')
   await (await connect(gw, cached)).close()
   t.equal(f.calls, 1)
@@ -108,14 +109,17 @@ t.test('the breaker opens after 3 failures, fails fast while open, and closes ag
   t.equal(whileDown.frames[0]?.data?.user_id, 'cached-user', 'a cached user still connects while the service is down')
   await whileDown.close()
 
-  // The reset delay itself is what is tested here.
-  await delay(350)
+  // The reset delay is what is tested: one millisecond short of it the circuit stays open, then the clock reaches it.
+  clock.advance(59_000)
+  await expectRefused(t, `${gw.ws}/ws`, bearer(await sign('u3b')), 'AUTH_UNAVAILABLE')
+  t.equal(f.calls, 4, 'still open just before AUTH_BREAKER_RESET_MS')
+  clock.advance(1_000)
   await expectRefused(t, `${gw.ws}/ws`, bearer(await sign('u4')), 'AUTH_UNAVAILABLE')
   t.equal(f.calls, 5, 'half-open: one trial call')
   t.equal(gw.app.auth.status().breaker, 'open', 'a failed trial opens the circuit again')
 
   f.mode = 'normal'
-  await delay(350)
+  clock.advance(60_000)
   const back = await connect(gw, await sign('u5'))
   t.equal(f.calls, 6, 'the trial call succeeded')
   t.equal(gw.app.auth.status().breaker, 'closed', 'and closed the circuit')
@@ -156,25 +160,30 @@ t.test('single flight does not depend on the cache', async (t) => {
 
 t.test('the cache is honoured, bounded by the token\'s expiry, by AUTH_CACHE_TTL_S and by AUTH_CACHE_MAX', async (t) => {
   const f = await fixture(t)
-  const gw = await gateway(t, f)
+  const clock = new TestClock()
+  f.clock = clock
+  const gw = await gateway(t, f, {}, clock)
   const shortLived = await sign('brief', { ttlS: 2 })
   await (await connect(gw, shortLived)).close()
   await (await connect(gw, shortLived)).close()
   t.equal(f.calls, 1, 'the second connect was served from the cache')
   t.equal(gw.app.auth.status().cache?.hits, 1)
-  // The token's expiry is what is tested: wait until it has passed.
+  // The token's expiry is what is tested: the gateway's and the service's clock skip past it.
   const exp = (JSON.parse(Buffer.from(shortLived.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp
-  await delay(exp * 1000 - Date.now() + 50)
+  clock.advanceTo(exp * 1000 + 50)
   await expectRefused(t, `${gw.ws}/ws`, bearer(shortLived))
   t.equal(f.calls, 2, 'the entry did not outlive the token: the service was asked and refused it')
 
-  const ttl = await gateway(t, f, { AUTH_CACHE_TTL_S: '1', AUTH_CACHE_MAX: '2' })
+  const ttl = await gateway(t, f, { AUTH_CACHE_TTL_S: '60', AUTH_CACHE_MAX: '2' }, clock)
   const long = await sign('long')
   const before = f.calls
   await ttl.app.auth.verify(long)
   await ttl.app.auth.verify(long)
   t.equal(f.calls, before + 1, 'cached')
-  await delay(1050)
+  clock.advance(59_000)
+  await ttl.app.auth.verify(long)
+  t.equal(f.calls, before + 1, 'still cached just before AUTH_CACHE_TTL_S')
+  clock.advance(1_000)
   await ttl.app.auth.verify(long)
   t.equal(f.calls, before + 2, 'asked again after AUTH_CACHE_TTL_S')
 

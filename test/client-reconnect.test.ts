@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { StateChange } from '../src/client/index.js'
-import { build, ctx, ingest, isolate, token } from './helper.js'
+import { build, ctx, ingest, isolate, token, gone } from './helper.js'
 import { countingWebSocket, next, sdk } from './client-sdk.js'
 import { upTo } from './stream-client.js'
 
@@ -73,8 +73,8 @@ t.test('a server restart (1012) sends the client to another instance, which resu
 t.test('close() stops reconnecting, whether open or waiting to retry', async (t) => {
   const gw = await build(t, isolate(t))
   const WebSocket = countingWebSocket()
-  const capMs = 40
-  const client = sdk(t, { url: gw.ws, token: await token('closer'), WebSocket, reconnect: { baseMs: capMs, capMs, maxAttempts: Infinity } })
+  // No jitter: the retry is due at once (a 0 ms timer), so one later 0 ms timer shows whether it was really cancelled.
+  const client = sdk(t, { url: gw.ws, token: await token('closer'), WebSocket, reconnect: { maxAttempts: Infinity }, random: () => 0 })
   await client.connect()
   const reconnecting = next(client, 'state', (s) => s.state === 'reconnecting')
   for (const socket of gw.app.websocketServer.clients) socket.terminate()
@@ -84,8 +84,9 @@ t.test('close() stops reconnecting, whether open or waiting to retry', async (t)
   t.equal(client.state, 'closed')
   t.equal(client.reconnectPending, false, 'the scheduled retry is cancelled')
   const opened = WebSocket.urls.length
-  // Proving that nothing happens takes a window: several times the longest retry delay.
-  await sleep(capMs * 5)
+  // Timers of equal delay fire in the order they were set: this one runs after the retry would have (and after the
+  // microtasks that open its socket), so nothing here waits on real time.
+  await sleep(0)
   t.equal(WebSocket.urls.length, opened, 'no socket opened after close()')
 
   const open = sdk(t, { url: gw.ws, token: await token('closer'), WebSocket })
@@ -94,7 +95,7 @@ t.test('close() stops reconnecting, whether open or waiting to retry', async (t)
   open.on('state', (s) => states.push(s))
   const before = WebSocket.urls.length
   await open.close()
-  await gw.app.registry.whenGone('closer')
+  await gone(gw, 'closer')
   t.same(states.map((s) => [s.state, s.reason]), [['closed', 'closed_by_client']])
   t.equal(WebSocket.urls.length, before)
   await t.rejects(open.send('anyone?'), { code: 'closed' })

@@ -2,7 +2,7 @@
 import { once } from 'node:events'
 import t from 'tap'
 import { WebSocketServer, type WebSocket as ServerSocket } from 'ws'
-import { build, isolate, token } from './helper.js'
+import { build, isolate, TestClock, token } from './helper.js'
 import { next, sdk } from './client-sdk.js'
 
 const decodeProtocol = (offered: string): string => Buffer.from(offered.replace(/^jwt\./, ''), 'base64url').toString()
@@ -41,8 +41,10 @@ t.test('the refresh protocol, frame by frame, against a scripted server', async 
 })
 
 t.test('against the gateway: a socket whose token nears expiry is refreshed in place and outlives the first token', async (t) => {
-  const gw = await build(t, isolate(t), { TOKEN_EXPIRY_WARNING_MS: '2500' })
-  const ttlS = 4
+  const clock = new TestClock()
+  const gw = await build(t, isolate(t), { TOKEN_EXPIRY_WARNING_MS: '2500' }, undefined, { clock })
+  // A minute of real time: only the skipped clock reaches the warning.
+  const ttlS = 60
   const expiresAt = Math.floor(Date.now() / 1000) + ttlS
   const client = sdk(t, { url: gw.ws, token: await token('expiring-user', { ttlS }), refreshToken: async () => await token('expiring-user', { ttlS: 3600 }) })
   const disconnects: number[] = []
@@ -50,10 +52,13 @@ t.test('against the gateway: a socket whose token nears expiry is refreshed in p
   const warned = next(client, 'token_expiring')
   const refreshed = next(client, 'auth_refreshed')
   await client.connect()
+  clock.advanceTo(expiresAt * 1000 - 2500)
+  await gw.app.sessions.expireDue()
   await warned
   await refreshed
-  // Past the first token's expiry the same socket still answers.
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt * 1000 - Date.now()) + 1000))
+  // Past the first token's expiry and its grace the same socket still answers.
+  clock.advanceTo(expiresAt * 1000 + gw.config.session.expiryGraceMs + 1000)
+  await gw.app.sessions.expireDue()
   const pong = next(client, 'pong')
   client.sendFrame({ type: 'ping' })
   await pong

@@ -131,3 +131,10 @@ t.test('docs/operations.md lists every setting', async (t) => {
   const doc = await readFile(new URL('../docs/operations.md', import.meta.url), 'utf8')
   for (const name of Object.keys(EnvSchema.properties)) t.ok(doc.includes(`| \`${name}\` |`), `${name} is in docs/operations.md`)
 })
+
+t.test('every setting says what it means in its schema, the one place it is written', async (t) => {
+  const { EnvSchema } = await import('../src/config.js')
+  for (const [name, schema] of Object.entries(EnvSchema.properties)) {
+    t.match((schema as { description?: string }).description, /\w{3}/, `${name} has a description`)
+  }
+})

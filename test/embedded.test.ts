@@ -1,7 +1,7 @@
 // The embedded mode: the golden path with no Redis and no PostgreSQL at all.
 import t from 'tap'
 import { loadConfig } from '../src/config.js'
-import { build, Client, ctx, goldenRun, ingest } from './helper.js'
+import { build, Client, ctx, goldenRun, ingest, gone } from './helper.js'
 
 t.test('embedded mode serves the golden path with an in-process broker and memory store', async (t) => {
   // Unreachable addresses prove nothing is contacted: the embedded mode must not need them.
@@ -27,7 +27,7 @@ t.test('embedded mode serves the golden path with an in-process broker and memor
   const ready = await fetch(`${gw.http}/health/ready`)
   t.equal(ready.status, 200)
   await Promise.all([alice.close(), bob.close()])
-  await gw.app.registry.whenGone('alice')
+  await gone(gw, 'alice')
 })
 
 t.test('embedded defaults: the .env.example service credentials and dev auth', async (t) => {

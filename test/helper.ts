@@ -6,7 +6,8 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import WebSocket from 'ws'
-import { buildApp } from '../src/app.js'
+import { buildApp, type BuildOptions } from '../src/app.js'
+import type { Clock } from '../src/clock.js'
 import { EMBEDDED_DEFAULTS, loadConfig, type Config } from '../src/config.js'
 import { signDevToken } from '../src/plugins/app/auth/dev-verifier.js'
 
@@ -58,14 +59,42 @@ export interface Running {
 }
 
 /** Builds and starts the real app on a free port; it is closed at teardown. `iso: null` means the embedded mode. */
-export async function build (t: Tap, iso: Isolation | null, env: Record<string, string> = {}, logger?: unknown): Promise<Running> {
+export async function build (t: Tap, iso: Isolation | null, env: Record<string, string> = {}, logger?: unknown, opts: Omit<BuildOptions, 'logger'> = {}): Promise<Running> {
   const config = loadConfig(testEnv(iso, { HOST: '127.0.0.1', PORT: '0', ...env }))
-  const app = await buildApp(config, logger ? { logger: logger as never } : {})
+  const app = await buildApp(config, logger ? { ...opts, logger: logger as never } : opts)
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('no address')
   return { app, config, http: `http://127.0.0.1:${address.port}`, ws: `ws://127.0.0.1:${address.port}` }
+}
+
+/**
+ * Real time plus what the test skipped: the app keeps running on its real timers (the expiry wheel ticks every
+ * 100 ms), and a TTL, a breaker's reset or a token's expiry is over when the test says so, not after a wait.
+ */
+export class TestClock implements Clock {
+  private skipped = 0
+  now (): number { return Date.now() + this.skipped }
+  advance (ms: number): void { this.skipped += ms }
+  /** Skips to `at` (epoch ms) unless the clock is already past it. */
+  advanceTo (at: number): void { this.skipped += Math.max(0, at - this.now()) }
+}
+
+/** `promise`, or a failure naming `what` after `ms`: a wait that never ends fails here, not at tap's 120 s timeout. */
+export async function within<T> (promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Resolves once `userId` has no socket on this instance and their channel is unsubscribed; fails after `ms`. */
+export async function gone (gw: { app: FastifyInstance }, userId: string, ms = 5000): Promise<void> {
+  await within(gw.app.registry.whenGone(userId), `${userId} still has a socket or a broker subscription here`, ms)
 }
 
 export function redis (t: Tap): Redis {

@@ -1,7 +1,7 @@
 // Browser and abuse safety: the Origin allowlist on the upgrade, and the per-user socket cap across instances.
 import t from 'tap'
 import { LogCapture } from './fixtures/log-capture.js'
-import { bearer, build, Client, connect, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token } from './helper.js'
+import { bearer, build, Client, connect, DEV_SECRET, expectRefused, isolate, redis, type Running, SERVICE, token, gone } from './helper.js'
 
 const logs = new LogCapture()
 logs.secret(SERVICE.secret, DEV_SECRET)
@@ -45,14 +45,14 @@ t.test('the per-user cap (default 10) holds across two instances, and a closed s
 
   // Close the five on instance one; its count read on the same connection follows the releases.
   await Promise.all(held.filter((_, i) => i % 2 === 0).map(async (c) => await c.close()))
-  await one.app.registry.whenGone('pat')
+  await gone(one, 'pat')
   t.equal(await one.app.sessions.socketsOf('pat'), 5, 'closed sockets gave their slots back')
   const rest = held.filter((_, i) => i % 2 === 1)
   for (let i = 0; i < 5; i++) rest.push(await connectAs(two, 'pat'))
   t.pass('and the freed slots serve the other instance')
   await expectRefused(t, `${two.ws}/ws`, bearer(await token('pat')), 'TOO_MANY_CONNECTIONS', 1013)
   await Promise.all(rest.map(async (c) => await c.close()))
-  await two.app.registry.whenGone('pat')
+  await gone(two, 'pat')
   t.equal(await two.app.sessions.socketsOf('pat'), 0, 'every slot released')
 })
 

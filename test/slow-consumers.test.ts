@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import t from 'tap'
-import { build, Client, ctx, ingest, isolate, token } from './helper.js'
+import { build, Client, ctx, ingest, isolate, token, gone } from './helper.js'
 
 const SLOW = 100
 const NORMAL = 10
@@ -56,7 +56,7 @@ t.test('stalled readers are cut off; the rest get everything; RSS stays bounded'
   const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`
   const sent = SLOW * PER_SLOW * BIG.length
   // The stalled sockets could not take their close frame: the server drops their connections a second later.
-  await Promise.all(slowUsers.map((u) => gw.app.registry.whenGone(u)))
+  await Promise.all(slowUsers.map((u) => gone(gw, u)))
   t.equal(gw.app.registry.connectionCount, NORMAL, 'only the normal sockets remain')
   const heldAfter = retained()
   // What may stay: the hot history (5 frames of 64 KB for 100 users, 31 MiB), what the paused test clients hold,

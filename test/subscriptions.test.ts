@@ -1,6 +1,6 @@
 // Subscriptions follow sockets: one SUBSCRIBE on a user's first local socket, UNSUBSCRIBE after the last one leaves.
 import t from 'tap'
-import { build, Client, isolate, redis } from './helper.js'
+import { build, Client, isolate, redis, gone } from './helper.js'
 
 t.test('the user channel is subscribed while sockets are open and dropped after the last closes', async (t) => {
   const iso = isolate(t)
@@ -24,11 +24,11 @@ t.test('the user channel is subscribed while sockets are open and dropped after 
   t.same(await r.pubsub('NUMSUB', carolChannel), [carolChannel, 1], 'still subscribed while one socket remains')
 
   await second.close()
-  await gw.app.registry.whenGone('carol')
+  await gone(gw, 'carol')
   t.same(await channels(), [gw.app.fanout.channelOf('dave')], 'carol\'s channel is gone, dave\'s stays')
 
   await dave.close()
-  await gw.app.registry.whenGone('dave')
+  await gone(gw, 'dave')
   t.same(await channels(), [], 'nothing left subscribed')
   t.equal(gw.app.registry.connectionCount, 0)
   t.equal(gw.app.registry.userCount, 0)
@@ -47,6 +47,6 @@ t.test('a socket that reconnects while the unsubscribe is in flight is subscribe
     t.same(await r.pubsub('NUMSUB', channel), [channel, 1], `round ${i}: subscribed while a socket is open`)
     await next.close()
   }
-  await gw.app.registry.whenGone('erin')
+  await gone(gw, 'erin')
   t.same(await r.pubsub('NUMSUB', channel), [channel, 0], 'unsubscribed at the end')
 })

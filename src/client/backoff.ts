@@ -11,6 +11,16 @@ export interface BackoffOptions {
 
 export const BACKOFF_DEFAULTS = { baseMs: 500, capMs: 30_000, maxAttempts: 10 } as const
 
+// Codes after which coming back as-is cannot help (docs/protocol.md, close codes).
+const TERMINAL_CODES = new Set([1000, 1003])
+
+/** After a close other than 1008: whether reconnecting could help at all, and whether an attempt is left for it. */
+export function retryAfterClose (code: number, attempt: number, opts: BackoffOptions | false | undefined): { reconnect: boolean, willReconnect: boolean } {
+  const reconnect = opts !== false && !TERMINAL_CODES.has(code)
+  const max = opts === false ? 0 : (opts?.maxAttempts ?? BACKOFF_DEFAULTS.maxAttempts)
+  return { reconnect, willReconnect: reconnect && attempt < max }
+}
+
 /**
  * The delay before attempt `attempt` (0 for the first retry): uniform in [0, min(cap, base·2^attempt)).
  * Full jitter rather than "exponential plus a little noise" because after a server restart every client

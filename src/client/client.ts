@@ -1,16 +1,15 @@
 // AgentClient: one user's stream from the gateway, kept across drops (reconnect, resume, dedupe), plus chat requests.
-import { backoffDelay } from './backoff.js'
+import { backoffDelay, retryAfterClose } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { Heartbeat } from './heartbeat.js'
-import { isAgentEvent, type AgentStopped, type AnyFrame, type ConnectionEstablished, type ServerFrames } from './frames.js'
-import { RequestError, Requests, type SendResult } from './requests.js'
-import { OPEN, frameText, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js'
+import { isAgentEvent, parseFrame, type AgentStopped, type AnyFrame, type ConnectionEstablished, type ServerFrames } from './frames.js'
+import { Outbox } from './outbox.js'
+import { newId, RequestError, Requests, type SendResult } from './requests.js'
+import { OPEN, closeSocket, frameText, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js'
 import { TicketError } from './ticket.js'
-import { attemptUrl, socketUrl, tokenProtocol, type Position } from './url.js'
+import { attemptCredentials, attemptUrl, delivered, socketUrl, type Position } from './url.js'
 import { deferred, type ClientEvents, type ClientOptions, type ConnectionState, type Deferred, type StateChange } from './options.js'
 
-// Codes after which coming back as-is cannot help (docs/protocol.md, close codes).
-const TERMINAL_CODES: ReadonlySet<number> = new Set([1000, 1003])
 const AUTH_FAILED = 1008
 // Client-side codes for sockets the SDK abandons; 4000-4999 are the application's.
 const HEARTBEAT_TIMEOUT = 4000
@@ -31,7 +30,7 @@ export class AgentClient {
   private refreshing = false
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
   private readonly heartbeat = new Heartbeat()
-  private readonly queue: Array<{ text: string, requestId?: number }> = []
+  private readonly outbox: Outbox
   private firstOpen: Deferred<ConnectionEstablished> | undefined
   /** Counters for the curious (and the tests). */
   readonly stats = { connects: 0, reconnects: 0, duplicates: 0, resumeFailures: 0 }
@@ -40,6 +39,7 @@ export class AgentClient {
     if (opts.token === undefined && opts.ticket === undefined) throw new TypeError('AgentClient needs a token or a ticket provider')
     this.emitter = new Emitter(opts.onHandlerError)
     this.requests = new Requests(opts.requestTimeoutMs ?? 15_000)
+    this.outbox = new Outbox(this.requests, opts.maxQueued ?? 100)
     this.WS = resolveWebSocket(opts.WebSocket)
     this.base = socketUrl(opts.url)
     this.token = opts.token
@@ -109,18 +109,12 @@ export class AgentClient {
   async close (): Promise<void> {
     this.stopped = true
     this.clearTimers()
-    this.queue.length = 0
+    this.outbox.clear()
     this.requests.failAll(new RequestError('closed', 'the client was closed'))
     const socket = this.socket
     this.socket = null
     this.finish('closed_by_client', new Error('the client was closed'))
-    if (socket && socket.readyState <= OPEN) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 2000)
-        socket.onclose = () => { clearTimeout(timer); resolve() }
-        socket.close(1000, 'client closed')
-      })
-    }
+    if (socket && socket.readyState <= OPEN) await closeSocket(socket, 1000, 'client closed', 2000)
   }
 
   private report (err: unknown, where: string): void {
@@ -138,7 +132,7 @@ export class AgentClient {
     this.reconnectTimer = undefined
     if (this.stopped) return
     if (this.currentState !== 'reconnecting') this.setState('connecting')
-    this.credentials().then(({ protocols, ticket }) => {
+    attemptCredentials(this.opts.ticket, this.token).then(({ protocols, ticket }) => {
       if (this.stopped) return
       const url = attemptUrl(this.base, { position: this.pos, ticket })
       const socket = new this.WS(url, protocols)
@@ -155,30 +149,17 @@ export class AgentClient {
     })
   }
 
-  private async credentials (): Promise<{ protocols: string[], ticket?: string }> {
-    if (this.opts.ticket) return { protocols: [], ticket: await this.opts.ticket(this.token) }
-    return { protocols: [tokenProtocol(this.token!)] }
-  }
-
   private onText (text: string | undefined): void {
-    if (text === undefined) return
-    let frame: unknown
-    try {
-      frame = JSON.parse(text)
-    } catch {
-      return
-    }
-    if (frame === null || typeof frame !== 'object' || typeof (frame as AnyFrame).type !== 'string') return
+    const frame = text === undefined ? undefined : parseFrame(text)
+    if (frame === undefined) return
     this.heartbeat.markHeard()
-    this.dispatch(frame as AnyFrame)
+    this.dispatch(frame)
   }
 
   private dispatch (frame: AnyFrame): void {
     this.emitter.emit('frame', frame)
     if (isAgentEvent(frame)) {
-      const pos = this.pos
-      // The server sends each offset once per socket; overlaps come from replays across sockets. Drop them here.
-      if (pos && frame.epoch === pos.epoch && frame.seq <= pos.seq) {
+      if (delivered(this.pos, frame)) {
         this.stats.duplicates++
         this.emitter.emit('duplicate', frame)
         return
@@ -220,38 +201,14 @@ export class AgentClient {
         () => this.socket?.send(JSON.stringify({ type: 'ping', timestamp: Date.now() })),
         () => this.abandon(HEARTBEAT_TIMEOUT, 'heartbeat timeout'))
     }
-    for (const item of this.queue.splice(0)) {
-      if (item.requestId !== undefined && !this.requests.isPending(item.requestId)) continue
-      this.transmit(item.text, item.requestId)
-    }
+    this.outbox.flush(this.socket!)
     this.firstOpen?.resolve(welcome)
     this.firstOpen = undefined
   }
 
+  /** Frames go out only once the socket is welcomed (state open); until then they wait in the outbox. */
   private write (frame: Record<string, unknown>, requestId?: number): void {
-    const text = JSON.stringify(frame)
-    if (this.currentState === 'open' && this.socket?.readyState === OPEN) {
-      this.transmit(text, requestId)
-      return
-    }
-    if (this.stopped) {
-      if (requestId !== undefined) this.failRequest(requestId, new RequestError('closed', 'the client is closed'))
-      return
-    }
-    if (this.queue.length >= (this.opts.maxQueued ?? 100)) {
-      if (requestId !== undefined) this.failRequest(requestId, new RequestError('queue_full', 'too many frames waiting for a connection'))
-      return
-    }
-    this.queue.push({ text, requestId })
-  }
-
-  private transmit (text: string, requestId: number | undefined): void {
-    this.socket!.send(text)
-    if (requestId !== undefined) this.requests.markSent(requestId)
-  }
-
-  private failRequest (id: number, err: RequestError): void {
-    this.requests.fail(id, err)
+    this.outbox.write(frame, requestId, this.currentState === 'open' ? this.socket : null, this.stopped)
   }
 
   private refreshBeforeExpiry (): void {
@@ -274,9 +231,7 @@ export class AgentClient {
       this.onAuthClose(code, reason)
       return
     }
-    const reconnect = this.opts.reconnect !== false && !TERMINAL_CODES.has(code)
-    const max = this.opts.reconnect === false ? 0 : (this.opts.reconnect?.maxAttempts ?? 10)
-    const willReconnect = reconnect && this.attempt < max
+    const { reconnect, willReconnect } = retryAfterClose(code, this.attempt, this.opts.reconnect)
     this.emitter.emit('disconnect', { code, reason, willReconnect })
     if (!willReconnect) {
       this.finish(reconnect ? 'gave_up' : 'terminal_close', new Error(`connection closed (${code} ${reason})`))
@@ -340,11 +295,4 @@ export class AgentClient {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer)
     this.reconnectTimer = undefined
   }
-}
-
-/** A client_message_id: random where the platform offers it (browsers on http://localhost and https, Node). */
-function newId (): string {
-  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto
-  if (c?.randomUUID) return `cm_${c.randomUUID()}`
-  return `cm_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 12)}`
 }

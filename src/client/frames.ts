@@ -174,3 +174,15 @@ export type AnyFrame = { type: string } & Record<string, unknown>
 export function isAgentEvent (frame: AnyFrame): frame is AnyFrame & AgentEvent {
   return (AGENT_EVENT_TYPES as readonly string[]).includes(frame.type) && typeof frame.seq === 'number'
 }
+
+/** A frame from its text: anything that is not a JSON object with a string `type` is no frame of ours. */
+export function parseFrame (text: string): AnyFrame | undefined {
+  let frame: unknown
+  try {
+    frame = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (frame === null || typeof frame !== 'object' || typeof (frame as AnyFrame).type !== 'string') return undefined
+  return frame as AnyFrame
+}

@@ -132,3 +132,10 @@ export class Requests {
     else p.resolve(value as never)
   }
 }
+
+/** A client_message_id: random where the platform offers it (browsers on http://localhost and https, Node). */
+export function newId (): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto
+  if (c?.randomUUID) return `cm_${c.randomUUID()}`
+  return `cm_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 12)}`
+}

@@ -28,6 +28,15 @@ export function resolveWebSocket (injected: WebSocketConstructor | undefined): W
   return global
 }
 
+/** Closes `socket` and resolves once it has closed, or after `ms` if the close never comes back. */
+export async function closeSocket (socket: WebSocketLike, code: number, reason: string, ms: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    socket.onclose = () => { clearTimeout(timer); resolve() }
+    socket.close(code, reason)
+  })
+}
+
 /** A text frame's payload as a string; binary frames (never sent by the gateway) come back undefined. */
 export function frameText (data: unknown): string | undefined {
   if (typeof data === 'string') return data

@@ -45,3 +45,14 @@ export function base64url (text: string): string {
   for (const byte of bytes) binary += String.fromCharCode(byte)
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
+
+/** What one attempt presents: a fresh single-use ticket when there is a provider, else the token as a subprotocol. */
+export async function attemptCredentials (ticket: ((token: string | undefined) => Promise<string>) | undefined, token: string | undefined): Promise<{ protocols: string[], ticket?: string }> {
+  if (ticket) return { protocols: [], ticket: await ticket(token) }
+  return { protocols: [tokenProtocol(token!)] }
+}
+
+/** Whether an event at `at` was already delivered from `pos`: the server sends each offset once per socket, so overlaps come from replays across sockets. */
+export function delivered (pos: Position | undefined, at: Position): boolean {
+  return pos !== undefined && at.epoch === pos.epoch && at.seq <= pos.seq
+}

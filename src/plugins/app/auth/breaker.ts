@@ -1,4 +1,5 @@
 // A circuit breaker for the auth service: consecutive failures open it, one trial call after a delay closes it again.
+import { systemClock, type Clock } from '../../../clock.js'
 
 // Forty lines of state machine rather than opossum: we need consecutive failures, one half-open trial and a state
 // to report, not opossum's rolling windows, its own timeouts, events and fallbacks.
@@ -10,6 +11,7 @@ export interface BreakerOptions {
   /** How long the circuit stays open before one trial call is let through. */
   resetMs: number
   onChange?: (state: BreakerState) => void
+  clock?: Clock
 }
 
 export class BreakerOpenError extends Error {
@@ -24,8 +26,11 @@ export class CircuitBreaker {
   private failed = 0
   private openedAt = 0
   private trialRunning = false
+  private readonly clock: Clock
 
-  constructor (private readonly opts: BreakerOptions) {}
+  constructor (private readonly opts: BreakerOptions) {
+    this.clock = opts.clock ?? systemClock
+  }
 
   get state (): BreakerState {
     return this.current
@@ -33,7 +38,7 @@ export class CircuitBreaker {
 
   /** Runs `fn` unless the circuit is open; `isFailure` says which errors count against the service. */
   async run<T> (fn: () => Promise<T>, isFailure: (err: unknown) => boolean): Promise<T> {
-    if (this.current === 'open' && Date.now() - this.openedAt >= this.opts.resetMs) this.move('half-open')
+    if (this.current === 'open' && this.clock.now() - this.openedAt >= this.opts.resetMs) this.move('half-open')
     if (this.current === 'open' || (this.current === 'half-open' && this.trialRunning)) throw new BreakerOpenError()
     const trial = this.current === 'half-open'
     if (trial) this.trialRunning = true
@@ -61,7 +66,7 @@ export class CircuitBreaker {
   private failedOnce (trial: boolean): void {
     this.failed++
     if (trial || (this.current === 'closed' && this.failed >= this.opts.failures)) {
-      this.openedAt = Date.now()
+      this.openedAt = this.clock.now()
       this.move('open')
     }
   }

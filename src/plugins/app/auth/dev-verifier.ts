@@ -1,6 +1,7 @@
 // Local HS256 tokens shaped like the platform's access tokens: the dev mode, and `npm run token`.
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
+import type { Clock } from '../../../clock.js'
 import type { TokenVerifier } from './identity.js'
 import { createLocalVerifier, PLATFORM_AUDIENCE, PLATFORM_ISSUER } from './local-verifier.js'
 
@@ -20,6 +21,6 @@ export async function signDevToken (secret: string, userId: string, opts: { ttlS
 }
 
 /** The dev mode is the jwt mode with the embedded secret and the platform's issuer and audience. */
-export function createDevVerifier (secret: string, clockSkewS = 30): TokenVerifier {
-  return createLocalVerifier({ secret, issuer: PLATFORM_ISSUER, audience: PLATFORM_AUDIENCE, clockSkewS })
+export function createDevVerifier (secret: string, clockSkewS = 30, clock?: Clock): TokenVerifier {
+  return createLocalVerifier({ secret, issuer: PLATFORM_ISSUER, audience: PLATFORM_AUDIENCE, clockSkewS }, clock)
 }

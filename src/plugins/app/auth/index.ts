@@ -2,6 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Clock } from '../../../clock.js'
 import type { AuthConfig, Config } from '../../../config.js'
 import { AuthError, AuthRateLimited, HttpErrors } from '../../../errors.js'
 import { BreakerOpenError, CircuitBreaker, type BreakerState } from './breaker.js'
@@ -55,11 +56,12 @@ const NO_TOKEN = 'no token: send Authorization: Bearer <jwt>, a subprotocol jwt.
 interface Verification { verifier: TokenVerifier, status: () => Omit<AuthStatus, 'mode'> }
 
 /** Remote mode: cache → single flight → breaker → HTTP. The cache sits first so cached users connect during an outage. */
-function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, log: FastifyBaseLogger): Verification {
+function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, log: FastifyBaseLogger, clock: Clock): Verification {
   // The gateway's own credentials with the auth service (AUTH_SERVICE_ID/SECRET), never ones it accepts itself.
   const remote = createRemoteVerifier(auth)
   const breaker = new CircuitBreaker({
     ...auth.breaker,
+    clock,
     onChange: (state) => log.warn({ breaker: state }, `auth service circuit ${state}`)
   })
   const guarded: TokenVerifier = {
@@ -88,19 +90,19 @@ function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, log:
     },
     close: guarded.close
   }
-  const cached = withCache(bounded, auth.cache)
+  const cached = withCache(bounded, auth.cache, clock)
   return { verifier: cached, status: () => ({ breaker: breaker.state, cache: { ...cached.stats, size: cached.size } }) }
 }
 
-function verification (config: Config, log: FastifyBaseLogger): Verification {
+function verification (config: Config, log: FastifyBaseLogger, clock: Clock): Verification {
   const auth = config.auth
-  if (auth.mode === 'remote') return remoteVerification(auth, log)
-  const verifier = auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS) : createLocalVerifier(auth)
+  if (auth.mode === 'remote') return remoteVerification(auth, log, clock)
+  const verifier = auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS, clock) : createLocalVerifier(auth, clock)
   return { verifier, status: () => ({}) }
 }
 
-export default fp<{ config: Config }>(async (app, { config }) => {
-  const { verifier, status } = verification(config, app.log)
+export default fp<{ config: Config, clock: Clock }>(async (app, { config, clock }) => {
+  const { verifier, status } = verification(config, app.log, clock)
   const { tickets, revocations } = app.backends
 
   async function notRevoked (identity: Identity): Promise<Identity> {
@@ -146,7 +148,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     }
     // "ticket" in the message and the close reason makes the platform's frontend drop its cached ticket and fetch a new one.
     if (identity === undefined) throw new AuthError('AUTH_FAILED', 'ticket expired, unknown or already used', 'TICKET_REFUSED')
-    if (identity.expiresAt !== undefined && identity.expiresAt * 1000 <= Date.now()) throw new AuthError('AUTH_FAILED', 'ticket expired with its token', 'TICKET_REFUSED')
+    if (identity.expiresAt !== undefined && identity.expiresAt * 1000 <= clock.now()) throw new AuthError('AUTH_FAILED', 'ticket expired with its token', 'TICKET_REFUSED')
     return await notRevoked(identity)
   }
 

@@ -1,5 +1,6 @@
 // Local JWT verification (dev and jwt modes): HS256 with a shared secret, RS256/ES256/EdDSA from a JWKS URL.
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { systemClock, type Clock } from '../../../clock.js'
 import type { LocalJwtConfig } from '../../../config.js'
 import { AuthError } from '../../../errors.js'
 import { checkedIdentity, type Identity, type TokenVerifier } from './identity.js'
@@ -33,7 +34,7 @@ function toAuthError (err: unknown): AuthError {
   return new AuthError('AUTH_FAILED', 'invalid token')
 }
 
-export function createLocalVerifier (opts: LocalOptions): TokenVerifier {
+export function createLocalVerifier (opts: LocalOptions, clock: Clock = systemClock): TokenVerifier {
   const hmac = opts.secret ? new TextEncoder().encode(opts.secret) : undefined
   // jose caches the key set, refetches it when a token names an unknown kid (key rotation), at most once per cooldown.
   const jwks = opts.jwksUrl
@@ -59,10 +60,10 @@ export function createLocalVerifier (opts: LocalOptions): TokenVerifier {
         // The key is chosen by the algorithm family and each key only accepts its own family, so an HS256 token
         // "signed" with the RSA public key never meets that key, and `none` matches no key at all.
         if (alg === 'HS256' && hmac) {
-          return identityFromClaims((await jwtVerify(token, hmac, { ...common, algorithms: ['HS256'] })).payload)
+          return identityFromClaims((await jwtVerify(token, hmac, { ...common, currentDate: new Date(clock.now()), algorithms: ['HS256'] })).payload)
         }
         if (alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg) && jwks) {
-          return identityFromClaims((await jwtVerify(token, jwks, { ...common, algorithms: ASYMMETRIC_ALGORITHMS })).payload)
+          return identityFromClaims((await jwtVerify(token, jwks, { ...common, currentDate: new Date(clock.now()), algorithms: ASYMMETRIC_ALGORITHMS })).payload)
         }
       } catch (err) {
         throw toAuthError(err)

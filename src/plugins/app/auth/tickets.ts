@@ -1,8 +1,10 @@
 // Single-use WebSocket tickets for browsers that cannot send headers: in Redis (any instance consumes) or in memory.
 import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { systemClock, type Clock } from '../../../clock.js'
 import type { RedisClient } from '../../external/redis.js'
 import type { Identity } from './identity.js'
+import { lruClock } from './verify-cache.js'
 
 export interface IssuedTicket { id: string, createdAt: number, expiresAt: number, ttlS: number }
 
@@ -26,8 +28,8 @@ export function ticketKey (prefix: string, id: string): string {
   return `${prefix}auth:ticket:${id}`
 }
 
-function issued (ttlS: number): IssuedTicket {
-  const createdAt = Date.now() / 1000
+function issued (ttlS: number, clock: Clock): IssuedTicket {
+  const createdAt = clock.now() / 1000
   return { id: newTicketId(), createdAt, expiresAt: createdAt + ttlS, ttlS }
 }
 
@@ -41,11 +43,11 @@ function parse (raw: string | null): Identity | undefined {
   }
 }
 
-export function createRedisTickets (redis: RedisClient, prefix: string): TicketStore {
+export function createRedisTickets (redis: RedisClient, prefix: string, clock: Clock = systemClock): TicketStore {
   return {
     kind: 'redis',
     async issue (identity, ttlS) {
-      const ticket = issued(ttlS)
+      const ticket = issued(ttlS, clock)
       // NX: an id collision (2^-256) would rather fail than hand one user's ticket to another.
       const ok = await redis.set(ticketKey(prefix, ticket.id), JSON.stringify(identity), 'PX', ttlS * 1000, 'NX')
       if (ok !== 'OK') throw new Error('ticket id collision')
@@ -59,12 +61,12 @@ export function createRedisTickets (redis: RedisClient, prefix: string): TicketS
   }
 }
 
-export function createMemoryTickets (max = 100_000): TicketStore {
-  const tickets = new LRUCache<string, string>({ max })
+export function createMemoryTickets (max = 100_000, clock: Clock = systemClock): TicketStore {
+  const tickets = new LRUCache<string, string>({ max, ...lruClock(clock) })
   return {
     kind: 'memory',
     async issue (identity, ttlS) {
-      const ticket = issued(ttlS)
+      const ticket = issued(ttlS, clock)
       tickets.set(ticket.id, JSON.stringify(identity), { ttl: ttlS * 1000 })
       return ticket
     },

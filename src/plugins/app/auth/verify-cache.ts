@@ -1,6 +1,7 @@
 // Caching and single flight in front of a slow verifier: one call per token however many sockets present it at once.
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { systemClock, type Clock } from '../../../clock.js'
 import { AuthError } from '../../../errors.js'
 import type { Identity, TokenVerifier } from './identity.js'
 
@@ -10,6 +11,11 @@ export interface CacheOptions {
   max: number
   /** How long a refusal (AUTH_FAILED) is remembered, so junk tokens repeated cost one call; 0: not at all. */
   failureTtlS?: number
+}
+
+/** Clocks the lru-cache TTLs run on: ours, read on every check (a cached reading would miss a step of the clock). */
+export function lruClock (clock: Clock): { perf: Clock, ttlResolution: number } {
+  return { perf: clock, ttlResolution: 0 }
 }
 
 export interface VerifyStats { hits: number, misses: number, joined: number }
@@ -24,11 +30,11 @@ function digest (token: string): string {
   return createHash('sha256').update(token).digest('base64url')
 }
 
-export function withCache (inner: TokenVerifier, opts: CacheOptions): CachedVerifier {
-  const cache = opts.ttlS > 0 ? new LRUCache<string, Identity>({ max: opts.max }) : undefined
+export function withCache (inner: TokenVerifier, opts: CacheOptions, clock: Clock = systemClock): CachedVerifier {
+  const cache = opts.ttlS > 0 ? new LRUCache<string, Identity>({ max: opts.max, ...lruClock(clock) }) : undefined
   const failureTtlMs = (opts.failureTtlS ?? 0) * 1000
   // Only verdicts on the token are remembered: an outage must not keep a good token out once the service is back.
-  const refused = failureTtlMs > 0 ? new LRUCache<string, AuthError>({ max: opts.max, ttl: failureTtlMs }) : undefined
+  const refused = failureTtlMs > 0 ? new LRUCache<string, AuthError>({ max: opts.max, ttl: failureTtlMs, ...lruClock(clock) }) : undefined
   const flights = new Map<string, Promise<Identity>>()
   const stats: VerifyStats = { hits: 0, misses: 0, joined: 0 }
 
@@ -55,7 +61,7 @@ export function withCache (inner: TokenVerifier, opts: CacheOptions): CachedVeri
       stats.misses++
       const flight = inner.verify(token).then((identity) => {
         // An entry never outlives the token: a cached proof must not let an expired token in.
-        const untilExpiry = identity.expiresAt === undefined ? Infinity : identity.expiresAt * 1000 - Date.now()
+        const untilExpiry = identity.expiresAt === undefined ? Infinity : identity.expiresAt * 1000 - clock.now()
         const ttl = Math.min(opts.ttlS * 1000, untilExpiry)
         if (cache !== undefined && ttl >= 1) cache.set(key, identity, { ttl: Math.floor(ttl) })
         return identity

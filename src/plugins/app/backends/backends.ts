@@ -1,4 +1,5 @@
 // What the backends plugin hands the capabilities: one implementation of each store, queue and broker, chosen together.
+import type { Clock } from '../../../clock.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RunRequest } from '../../../agent/protocol.js'
 import type { Config } from '../../../config.js'
@@ -30,4 +31,4 @@ export interface Backends {
   readonly ingestStream?: { command: RedisClient, connect: () => Promise<RedisClient> }
 }
 
-export interface BackendContext { config: Config, log: FastifyBaseLogger }
+export interface BackendContext { config: Config, log: FastifyBaseLogger, clock: Clock }

@@ -8,7 +8,7 @@ import { createMemoryStore } from '../store/memory-store.js'
 import { createMemoryThreads } from '../store/threads.js'
 import type { BackendContext, Backends } from './backends.js'
 
-export function embeddedBackends ({ config }: BackendContext): Backends {
+export function embeddedBackends ({ config, clock }: BackendContext): Backends {
   const { keyPrefix: prefix, history } = config
   const store = createMemoryStore()
   // The agents' answers live in the event log; the memory store reads them from there.
@@ -20,7 +20,7 @@ export function embeddedBackends ({ config }: BackendContext): Backends {
     mode: config.mode,
     store,
     threads,
-    tickets: createMemoryTickets(),
+    tickets: createMemoryTickets(undefined, clock),
     revocations: createMemoryRevocations(),
     socketCap: createMemorySocketCap(config.session.maxSocketsPerUser),
     broker: (onMessage) => createMemoryBroker(onMessage, prefix, { size: history.size, ttlMs: history.ttlMs }),

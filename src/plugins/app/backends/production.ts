@@ -11,7 +11,7 @@ import { createPgStore } from '../store/pg-store.js'
 import { createPgThreads } from '../store/threads.js'
 import type { BackendContext, Backends } from './backends.js'
 
-export async function productionBackends (redis: RedisConnections, pg: PgPool, { config, log }: BackendContext): Promise<Backends> {
+export async function productionBackends (redis: RedisConnections, pg: PgPool, { config, log, clock }: BackendContext): Promise<Backends> {
   const { keyPrefix: prefix, history } = config
   if (config.database?.migrateOnBoot) {
     const { from, to } = await migrate(pg, config.database.schema)
@@ -25,7 +25,7 @@ export async function productionBackends (redis: RedisConnections, pg: PgPool, {
     mode: config.mode,
     store,
     threads: createPgThreads(pg),
-    tickets: createRedisTickets(command, prefix),
+    tickets: createRedisTickets(command, prefix, clock),
     revocations: createRedisRevocations(command, prefix),
     socketCap: createRedisSocketCap(command, {
       prefix,

@@ -6,8 +6,8 @@
 // releases, and none bounds how much it fires in one turn. The models: Netty's HashedWheelTimer (slots of one
 // tick, rounds for the far future) and Centrifuge's per-client timers.
 
-export interface Clock { now: () => number }
-export const systemClock: Clock = { now: () => Date.now() }
+import { systemClock, type Clock } from '../../../clock.js'
+export { systemClock, type Clock }
 
 export interface WheelOptions<T> {
   /** Resolution: an item fires in the first tick at or after its due time, never before it. */

@@ -1,4 +1,5 @@
 // What holds a socket to its token's expiry: a warning shortly before, the close once the grace has run out.
+import type { Clock } from '../../../clock.js'
 import { TimerWheel } from '../fanout/timer-wheel.js'
 
 /** The socket's side: methods of one shared prototype, not closures per socket. */
@@ -15,9 +16,9 @@ export interface ExpiryTiming { warningMs: number, graceMs: number }
  * Every socket's expiry on one wheel: two timers per socket would be 20,000 timer objects at 10,000 sockets, and
  * tokens issued together (a reconnect storm) would expire in one burst; the wheel fires them a slice at a time.
  */
-export function expiryWheel (onError: (err: unknown) => void): TimerWheel<ExpiryWatch> {
+export function expiryWheel (onError: (err: unknown) => void, clock?: Clock): TimerWheel<ExpiryWatch> {
   // 100 ms is precise enough for a warning and a close; 1,024 slots span 102 s, longer waits take rounds.
-  return new TimerWheel<ExpiryWatch>({ tickMs: 100, slots: 1024, maxPerSlice: 200, sliceMs: 4, fire: (watch) => watch.fire(), onError })
+  return new TimerWheel<ExpiryWatch>({ tickMs: 100, slots: 1024, maxPerSlice: 200, sliceMs: 4, fire: (watch) => watch.fire(), onError, clock })
 }
 
 export class ExpiryWatch {

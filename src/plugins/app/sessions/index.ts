@@ -1,5 +1,6 @@
 // The sessions plugin: what holds for a user's sockets across instances: the per-user cap, expiry timers, revocation.
 import fp from 'fastify-plugin'
+import type { Clock } from '../../../clock.js'
 import type { Config } from '../../../config.js'
 import { parseRevokeMessage, revokeMessage } from '../../../protocol/control.js'
 import { errorMessage } from '../../../protocol/frames.js'
@@ -18,6 +19,8 @@ export interface Sessions {
   revokedHere: (identity: Identity) => Promise<boolean>
   /** One watch per socket; `handlers` is the socket's session. */
   watchExpiry: (handlers: ExpiryHandlers) => ExpiryWatch
+  /** Fires every expiry due by the clock's now (the wheel's own tick does so every 100 ms); resolves once they have fired. */
+  expireDue: () => Promise<void>
   /** Expiry watches still running: zero once every socket is gone (no timer leaks). */
   readonly activeWatches: number
   socketsOf: (userId: string) => Promise<number>
@@ -27,14 +30,14 @@ declare module 'fastify' {
   interface FastifyInstance { sessions: Sessions }
 }
 
-export default fp<{ config: Config }>(async (app, { config }) => {
+export default fp<{ config: Config, clock: Clock }>(async (app, { config, clock }) => {
   const { registry, fanout, auth } = app
   const { session } = config
   const cap = app.backends.socketCap
   const seen = createMemoryRevocations()
   // A count, not a set of watches: the wheel holds what is scheduled, and stopping it at close stops them all.
   let watches = 0
-  const wheel = expiryWheel((err) => app.log.error({ err }, 'token expiry handling failed'))
+  const wheel = expiryWheel((err) => app.log.error({ err }, 'token expiry handling failed'), clock)
   wheel.start()
 
   function closeRevoked (target: RevocationTarget, at: number): number {
@@ -82,6 +85,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       watches++
       return new ExpiryWatch(wheel, timing, handlers, onClear)
     },
+    expireDue: () => wheel.advance(),
     get activeWatches () { return watches },
     socketsOf: (userId) => cap.count(userId)
   }
