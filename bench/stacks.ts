@@ -55,7 +55,8 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
     return {
       args: [...prof, ...(o.nodeArgs ?? []), ...preload, join(o.root, 'dist', 'server.js')],
       env: {
-        NODE_ENV: 'test', ...(process.env.AEG_PROBE ? { AEG_PROBE: process.env.AEG_PROBE } : {}),
+        NODE_ENV: 'test',
+        ...(process.env.AEG_PROBE ? { AEG_PROBE: process.env.AEG_PROBE } : {}),
         LOG_LEVEL: o.logLevel,
         REDIS_URL: o.redisUrl,
         REDIS_KEY_PREFIX: KEY_PREFIX,
