@@ -68,12 +68,13 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --quiet-wait S    before each round, wait up to S s for other processes to use < 0.25 core (default 30)
   --deadline-min M  hard stop for the whole bench (default 60; 240 with --full)
   --seed N          the event-to-user hash's seed (default 7)
-  --storm N         compare, gateway fanout: after the compare rounds, one fanout round at --storm-rate in which N
-                    sockets (one per user, spread over users and both servers) are dropped at once and all
-                    reconnect at once resuming with since/epoch; reports back (welcome) and caught up (every event
-                    up to the welcome's position) p50/p99/max, failed, lost, duplicates (default: half of --sockets,
-                    at most that; 0: no storm round)
-  --storm-rate R    fanout events/s during the storm round (default 2000)
+  --storm N         compare, gateway fanout: after the compare rounds, one round at --storm-rate in which N sockets
+                    (one per user, spread over users and both servers) are dropped at once and all reconnect at
+                    once resuming with since/epoch; reports back (welcome) and caught up (every event up to the
+                    welcome's position) p50/p99/max, failed, lost, duplicates (default: half of --sockets, at most
+                    that; 0: no storm round)
+  --storm-rate R    events/s during the storm round (default 2000), sent as HTTP batches (ingest-batch): a resume
+                    is checked against PostgreSQL, which the fanout scenario's frames never reach
   --pin-servers     pin both servers to CPU 0 with taskset (servers on one core, the load on the other)
   --full            the target setup: 10,000 sockets, 5,000 users, fanout at 10,000 events/s, 5 s warm-up
   --help, -h        this text

@@ -12,7 +12,7 @@ import { adoptPidFile, installCleanup, stopAll } from './procs.js'
 import { formatProfile, summarizeProfiles } from './profile-summary.js'
 import { loopDelayTable, ratioTable, roundLine, saturationTable, summarize, summaryTable, type SaturationResult } from './report.js'
 import { Session, type RoundResult } from './session.js'
-import { stormLine, stormTable, type StormResult } from './storm.js'
+import { STORM_SCENARIO, stormLine, stormTable, type StormResult } from './storm.js'
 import { judge } from './targets.js'
 
 const benchDist = dirname(fileURLToPath(import.meta.url))
@@ -229,7 +229,7 @@ async function main (): Promise<void> {
     }
     report.push(`## Event-loop delay of each server over the measured window (ms; window ${o.durationS} s, heartbeat ${HEARTBEAT_INTERVAL_S} s)`, '', loopDelayTable(results), '')
     if (storm) {
-      report.push(`## Reconnect storm: ${storm.n} sockets dropped at once and resumed (since/epoch), fanout at ${storm.rate} events/s, ${o.sockets} sockets`, '',
+      report.push(`## Reconnect storm: ${storm.n} sockets dropped at once and resumed (since/epoch), ${STORM_SCENARIO} at ${storm.rate} events/s, ${o.sockets} sockets`, '',
         stormTable(storm), '', 'back: drop to welcome; caught up: drop to every event up to the welcome\'s position; lost/dup over the whole round.', '')
     }
     report.push('## Targets', '', judge(o, summaries, [], [], storm))

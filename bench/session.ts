@@ -10,7 +10,7 @@ import type { LoopDelayReply } from './loop-delay.js'
 import { ask, cpuUs, machineBusyUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
 import { isReply, type RoundResult } from './round-result.js'
 import { DEV_SECRET, pgAppNames, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
-import { mergeStorm, stormSlots, type StormResult } from './storm.js'
+import { mergeStorm, STORM_SCENARIO, stormSlots, type StormResult } from './storm.js'
 
 export type { RoundResult } from './round-result.js'
 
@@ -236,14 +236,15 @@ export class Session {
   }
 
   /**
-   * A gateway fanout round with a reconnect storm in its window: `count` sockets, at most one per user so every
-   * user keeps a live one, dropped at once a quarter into the window (at most 5 s in) and resumed with since/epoch.
+   * A gateway round (events through ingest, see STORM_SCENARIO) with a reconnect storm in its window: `count`
+   * sockets, at most one per user so every user keeps a live one, dropped at once a quarter into the window (at
+   * most 5 s in) and resumed with since/epoch.
    */
   async stormRound (rate: number, count: number, durationS: number, warmupS: number, timeoutMs = 60000): Promise<StormResult> {
     if (this.o.stack !== 'gateway') throw new Error('a storm resumes gateway streams: gateway stack only')
     const slots = stormSlots(this.plan(), count)
     let replies: StormReply[] = []
-    const round = await this.round('fanout', rate, durationS, warmupS, async () => {
+    const round = await this.round(STORM_SCENARIO, rate, durationS, warmupS, async () => {
       await sleep(Math.min(5, durationS / 4) * 1000)
       replies = await Promise.all(this.loadgens.map((lg, i) =>
         ask(lg, { cmd: 'storm', slots: slots[i] ?? [], timeoutMs, concurrency: 0 }, isReply('storm'), timeoutMs + 30000)))

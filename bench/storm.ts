@@ -1,7 +1,14 @@
 // The reconnect storm: which sockets drop, the load generators' figures merged, and the storm's report lines.
-import { spread, type Spread, type StormReply } from './common.js'
+import { spread, type IngestScenario, type Spread, type StormReply } from './common.js'
 import { table, worstLoopDelay } from './report.js'
 import type { RoundResult } from './round-result.js'
+
+/**
+ * The storm's events go the durable way (HTTP batches): a resume is checked against PostgreSQL (the stream's
+ * position, its earliest stored offset), which the fanout scenario's frames, published straight into Redis,
+ * never reach. Through ingest, the positions the welcomes report and the history replayed are production's.
+ */
+export const STORM_SCENARIO: IngestScenario = 'ingest-batch'
 
 export interface StormResult {
   rate: number
