@@ -78,8 +78,8 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --pin-servers     pin both servers to CPU 0 with taskset (servers on one core, the load on the other)
   --full            the target setup: 10,000 sockets, 5,000 users, fanout at 10,000 events/s, 5 s warm-up
   --help, -h        this text
-Every server runs with the gateway's defaults (heartbeats included); only UPGRADE_RATE and MAX_SOCKETS are raised
-so the load can connect its sockets at once. Each server's event-loop delay (p99, max) is reported for every run.`
+Every server runs with the gateway's defaults (heartbeats included); only UPGRADE_RATE, MAX_SOCKETS and
+CLIENT_UPGRADES_MAX (per address: the load has 8) are raised so the load can connect its sockets at once. Each server's event-loop delay (p99, max) is reported for every run.`
 
 const FLAGS = {
   mode: 'compare',

@@ -72,6 +72,8 @@ function command (stack: Stack, o: StackOptions): { args: string[], env: Record<
         // sockets is opened up: the load connects thousands at once, which the production limits would (rightly) shed.
         UPGRADE_RATE: '1000000',
         MAX_SOCKETS: '1000000',
+        // Per client address: the load's thousands of sockets come from 8 addresses, a storm's clients from thousands.
+        CLIENT_UPGRADES_MAX: '1000000',
         // node-pg reads it when the pool names none: the bench finds the gateways' backends by name, to count their CPU.
         PGAPPNAME: pgAppNames(o.pgSchema).at(-1)!
       }
