@@ -71,6 +71,8 @@ export type LoadgenCommand =
   | { cmd: 'count' }
   | { cmd: 'reset' }
   | { cmd: 'finish', sent: number, seed: number, users: number, excluded: number[] }
+  /** Drop these sockets (indexes into the connect command's list) at once and resume them; concurrency 0 = all at once. */
+  | { cmd: 'storm', slots: number[], timeoutMs: number, concurrency: number }
   | { cmd: 'close' }
 
 /** Load generator → parent. */
@@ -80,6 +82,30 @@ export type LoadgenReply =
   | { kind: 'result', received: number, inWindow: number, expected: number, lost: number, duplicates: number, closed: number, histogram: number[], maxUs: number }
   | { kind: 'closed' }
   | { kind: 'reset' }
+  | StormReply
+
+/**
+ * A storm's outcome in one load generator: ms from the drop to the welcome ("back") and to having every event up
+ * to the welcome's position ("caught up"), as [p50, p99, max], with the samples so the parent can merge processes.
+ * `failed`: sockets not back and caught up within the timeout.
+ */
+export interface StormReply {
+  kind: 'storm'
+  n: number
+  failed: number
+  back: Spread
+  caughtUp: Spread
+  samples: { back: number[], caughtUp: number[] }
+  firstError?: string
+}
+
+export type Spread = [p50: number, p99: number, max: number]
+/** Nearest-rank p50, p99 and max of a few thousand samples; NaN when there are none. */
+export function spread (values: number[]): Spread {
+  const v = [...values].sort((a, b) => a - b)
+  const at = (q: number): number => v.length === 0 ? NaN : v[Math.max(0, Math.ceil(q * v.length) - 1)]!
+  return [at(0.5), at(0.99), v.length === 0 ? NaN : v[v.length - 1]!]
+}
 
 /**
  * Where each user's stream stands, as the gateway sees it (the gateway stack only): `seq[u]` is the last offset

@@ -31,6 +31,9 @@ export interface Options {
   seed: number
   pinServers: boolean
   quietWaitS: number
+  /** Sockets dropped and resumed at once in the storm round (compare, gateway fanout); 0: no storm round. */
+  storm: number
+  stormRate: number
 }
 
 /** A measured window spans two liveness sweeps at least, so every run contains the gateway's periodic work. */
@@ -65,11 +68,18 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --quiet-wait S    before each round, wait up to S s for other processes to use < 0.25 core (default 30)
   --deadline-min M  hard stop for the whole bench (default 60; 240 with --full)
   --seed N          the event-to-user hash's seed (default 7)
+  --storm N         compare, gateway fanout: after the compare rounds, one round at --storm-rate in which N sockets
+                    (one per user, spread over users and both servers) are dropped at once and all reconnect at
+                    once resuming with since/epoch; reports back (welcome) and caught up (every event up to the
+                    welcome's position) p50/p99/max, failed, lost, duplicates (default: half of --sockets, at most
+                    that; 0: no storm round)
+  --storm-rate R    events/s during the storm round (default 2000), sent as HTTP batches (ingest-batch): a resume
+                    is checked against PostgreSQL, which the fanout scenario's frames never reach
   --pin-servers     pin both servers to CPU 0 with taskset (servers on one core, the load on the other)
   --full            the target setup: 10,000 sockets, 5,000 users, fanout at 10,000 events/s, 5 s warm-up
   --help, -h        this text
-Every server runs with the gateway's defaults (heartbeats included); only UPGRADE_RATE and MAX_SOCKETS are raised
-so the load can connect its sockets at once. Each server's event-loop delay (p99, max) is reported for every run.`
+Every server runs with the gateway's defaults (heartbeats included); only UPGRADE_RATE, MAX_SOCKETS and
+CLIENT_UPGRADES_MAX (per address: the load has 8) are raised so the load can connect its sockets at once. Each server's event-loop delay (p99, max) is reported for every run.`
 
 const FLAGS = {
   mode: 'compare',
@@ -95,7 +105,9 @@ const FLAGS = {
   'log-level': 'warn',
   'quiet-wait': '30',
   'deadline-min': '60',
-  seed: '7'
+  seed: '7',
+  storm: 'half',
+  'storm-rate': '2000'
 } as const
 type Flag = keyof typeof FLAGS
 
@@ -109,6 +121,12 @@ function envName (flag: string): string {
 function oneOf<T extends string> (flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${flag} must be one of ${allowed.join(', ')} (got ${value})`)
   return value as T
+}
+
+function count (flag: string, value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag} must be an integer >= 0 (got ${value})`)
+  return n
 }
 
 function positive (flag: string, value: string, integer = true): number {
@@ -131,6 +149,8 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options |
   const scenarios = SCENARIOS.filter((s) => named.includes(s))
   const sockets = positive('sockets', get('sockets'))
   if (sockets % 2 !== 0) throw new Error('--sockets must be even: C sockets over C/2 users')
+  const storm = get('storm') === 'half' ? sockets / 2 : count('storm', get('storm'))
+  if (storm > sockets / 2) throw new Error(`--storm must be at most half of --sockets (${sockets / 2}): every user keeps one socket live`)
   return {
     mode: oneOf('mode', get('mode'), ['compare', 'saturate', 'profile'] as const),
     stacks,
@@ -156,6 +176,8 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): Options |
     deadlineMin: positive('deadline-min', get('deadline-min'), false),
     seed: positive('seed', get('seed')),
     quietWaitS: Number(get('quiet-wait')),
+    storm,
+    stormRate: positive('storm-rate', get('storm-rate')),
     pinServers: values['pin-servers'] === true || env.BENCH_PIN_SERVERS === '1'
   }
 }

@@ -1,6 +1,6 @@
 // Turns round results into the printed tables: medians per stack, the gateway's ratios to each reference, saturation.
 import { isIngest, type Scenario, type Stack } from './common.js'
-import type { RoundResult } from './session.js'
+import type { RoundResult } from './round-result.js'
 
 export function median (values: number[]): number {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)

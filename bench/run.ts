@@ -12,6 +12,7 @@ import { adoptPidFile, installCleanup, stopAll } from './procs.js'
 import { formatProfile, summarizeProfiles } from './profile-summary.js'
 import { loopDelayTable, ratioTable, roundLine, saturationTable, summarize, summaryTable, type SaturationResult } from './report.js'
 import { Session, type RoundResult } from './session.js'
+import { STORM_SCENARIO, stormLine, stormTable, type StormResult } from './storm.js'
 import { judge } from './targets.js'
 
 const benchDist = dirname(fileURLToPath(import.meta.url))
@@ -56,8 +57,9 @@ function session (o: Options, stack: Stack, runDir: string, cpuProfDir: string |
   }, redis.child)
 }
 
-async function compare (o: Options, runDir: string): Promise<RoundResult[]> {
+async function compare (o: Options, runDir: string): Promise<{ results: RoundResult[], storm?: StormResult }> {
   const results: RoundResult[] = []
+  let storm: StormResult | undefined
   // Stacks interleaved within each repetition: slow drift in the machine's load hits every stack alike.
   for (let rep = 1; rep <= o.repeat; rep++) {
     for (const stack of o.stacks) {
@@ -69,10 +71,15 @@ async function compare (o: Options, runDir: string): Promise<RoundResult[]> {
           const r = await s.round(scenario, rateOf(o, scenario), o.durationS, o.warmupS)
           results.push(r); say(`  ${roundLine(r)}`)
         }
+        // Once, in the last gateway session: its sockets are connected already. Not one of the compare rounds.
+        if (rep === o.repeat && stack === 'gateway' && o.storm > 0 && o.scenarios.includes('fanout')) {
+          storm = await s.stormRound(o.stormRate, o.storm, o.durationS, o.warmupS)
+          say(`  ${roundLine(storm.round)}`); say(`  ${stormLine(storm)}`)
+        }
       } finally { await s.stop() }
     }
   }
-  return results
+  return { results, ...(storm ? { storm } : {}) }
 }
 
 /** The references have no ingest: they run the fanout only. */
@@ -186,7 +193,7 @@ async function main (): Promise<void> {
   deadline.unref()
 
   say(`bench: mode ${o.mode}, ${o.sockets} sockets over ${o.sockets / 2} users, stacks ${o.stacks.join(',')}, scenarios ${o.scenarios.join(',')}, ` +
-    `R ${o.rate} (ingest ${o.ingestRate}) ev/s, ${o.warmupS}+${o.durationS} s per run, Socket.IO adapter ${o.sioAdapter}, placement ${o.placement}${o.pinServers ? ', servers pinned to CPU 0' : ''}; logs in ${runDir}`)
+    `R ${o.rate} (ingest ${o.ingestRate}) ev/s, ${o.warmupS}+${o.durationS} s per run, Socket.IO adapter ${o.sioAdapter}, placement ${o.placement}${o.pinServers ? ', servers pinned to CPU 0' : ''}${o.mode === 'compare' && o.storm > 0 ? `, storm ${o.storm} sockets at ${o.stormRate} ev/s` : ''}; logs in ${runDir}`)
   if (o.durationS < 2 * HEARTBEAT_INTERVAL_S) {
     say(`bench: WARNING: --duration ${o.durationS} s is shorter than two heartbeat intervals (${2 * HEARTBEAT_INTERVAL_S} s): a window may miss the liveness sweep, figures may hide its stall`)
   }
@@ -198,9 +205,10 @@ async function main (): Promise<void> {
   let results: RoundResult[] = []
   const saturation: SaturationResult[] = []
   let half: RoundResult[] = []
+  let storm: StormResult | undefined
   try {
     if (o.mode === 'compare') {
-      results = await compare(o, runDir)
+      ({ results, storm } = await compare(o, runDir))
     } else if (o.mode === 'saturate') {
       for (const stack of o.stacks) {
         for (const scenario of scenariosOf(o, stack)) saturation.push(await saturate(o, runDir, stack, scenario))
@@ -220,7 +228,11 @@ async function main (): Promise<void> {
       if (scenario === 'fanout') report.push(ratioTable(summaries, scenario), '')
     }
     report.push(`## Event-loop delay of each server over the measured window (ms; window ${o.durationS} s, heartbeat ${HEARTBEAT_INTERVAL_S} s)`, '', loopDelayTable(results), '')
-    report.push('## Targets', '', judge(o, summaries, [], []))
+    if (storm) {
+      report.push(`## Reconnect storm: ${storm.n} sockets dropped at once and resumed (since/epoch), ${STORM_SCENARIO} at ${storm.rate} events/s, ${o.sockets} sockets`, '',
+        stormTable(storm), '', 'back: drop to welcome; caught up: drop to every event up to the welcome\'s position; lost/dup over the whole round.', '')
+    }
+    report.push('## Targets', '', judge(o, summaries, [], [], storm))
     report.push('', '## Resume', '', child('resume.js', ['--events', '1000', '--rounds', '5']))
     report.push('', '## Connects per second (auth)', '', child('auth-connect.js', ['--production']))
   } else if (o.mode === 'saturate') {
@@ -232,7 +244,7 @@ async function main (): Promise<void> {
   const text = report.join('\n')
   say(); say(text)
   writeFileSync(join(runDir, 'summary.md'), `${text}\n`)
-  writeFileSync(join(runDir, 'results.json'), JSON.stringify({ options: o, results, half, saturation: saturation.map((s) => ({ ...s, steps: undefined })) }, null, 2))
+  writeFileSync(join(runDir, 'results.json'), JSON.stringify({ options: o, results, half, storm, saturation: saturation.map((s) => ({ ...s, steps: undefined })) }, null, 2))
   say(`\nwritten: ${join(runDir, 'summary.md')}, results.json`)
 }
 

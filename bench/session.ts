@@ -2,13 +2,17 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { isIngest, KEY_PREFIX, nowUs, serverOf, userName, type LoadgenReply, type Placement, type PublisherCommand, type PublisherReply, type Scenario, type Stack, type StreamPositions } from './common.js'
+import { isIngest, KEY_PREFIX, nowUs, serverOf, userName, type Placement, type PublisherCommand, type PublisherReply, type Scenario, type Stack, type StormReply, type StreamPositions } from './common.js'
 import { HISTORY } from './gateway-defaults.js'
-import { mergeInto, newHistogram, percentiles, type Percentiles } from './histogram.js'
+import { mergeInto, newHistogram, percentiles } from './histogram.js'
 import { backendPids, readStreams, saveStreams, storedBetween, truncateEvents } from './infra.js'
 import type { LoopDelayReply } from './loop-delay.js'
 import { ask, cpuUs, machineBusyUs, rssKb, spawnChild, stopChild, type Child } from './procs.js'
+import { isReply, type RoundResult } from './round-result.js'
 import { DEV_SECRET, pgAppNames, SERVICE, startStack, type RunningStack, type StackOptions } from './stacks.js'
+import { mergeStorm, STORM_SCENARIO, stormSlots, type StormResult } from './storm.js'
+
+export type { RoundResult } from './round-result.js'
 
 /** The gateway's ingest stream and its dead letters (stream-ingest: REDIS_KEY_PREFIX + "ingest"). */
 export const INGEST_STREAM = `${KEY_PREFIX}ingest`
@@ -27,52 +31,6 @@ export interface SessionOptions extends StackOptions {
   /** Rotated per session so TIME_WAIT left by the previous session's sockets never collides with this one's. */
   addressOffset: number
 }
-
-export interface RoundResult {
-  stack: Stack
-  scenario: Scenario
-  rate: number
-  achievedRate: number
-  connected: number
-  connectFailed: number
-  eventsPerS: number
-  messagesPerS: number
-  latency: Percentiles
-  expected: number
-  lost: number
-  duplicates: number
-  closedSockets: number
-  /** Seconds until every socket of the session had its welcome (the slower load generator). */
-  connectS: number
-  rssIdleKbPerSocket: number
-  rssLoadKbPerSocket: number
-  /** Microseconds of CPU per delivered message, per role, over the measured window. */
-  cpuUsPerMsg: { servers: number, redis: number, postgres: number, publisher: number, loadgen: number, all: number }
-  /**
-   * Ingest scenarios: events stored in PostgreSQL during the window, and CPU per stored event (µs) of each role
-   * of the durable path and of the three together (`durable` = servers + postgres + redis).
-   */
-  storedEvents: number
-  cpuUsPerStored: { servers: number, postgres: number, redis: number, durable: number }
-  /** ingest-stream: entries the gateway dead-lettered during the round. */
-  deadLettered: number
-  /** Each server's event-loop delay over the window (ms), from the preloaded probe. */
-  loopDelay: Array<{ server: string, p50: number, p99: number, max: number }>
-  /** Both servers' CPU over the window, in cores (1.0 = one core busy). */
-  serverCores: number
-  /**
-   * Cores kept busy during the window by processes that are not the bench's (other engineers' test suites on
-   * the same 2 cores): the noise of this round, in cores.
-   */
-  foreignCores: number
-  /** The measured window on CLOCK_MONOTONIC (µs), the clock of V8's CPU profiles too. */
-  windowStartUs: number
-  windowEndUs: number
-  clean: boolean
-}
-
-const isReply = <K extends LoadgenReply['kind']>(kind: K) => (m: unknown): m is Extract<LoadgenReply, { kind: K }> =>
-  typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === kind
 
 export class Session {
   private running: RunningStack | null = null
@@ -107,11 +65,7 @@ export class Session {
     const dist = o.benchDist
     const log = (name: string): string => join(o.logDir, `${name}.log`)
     this.publisher = spawnChild('publisher', process.execPath, [join(dist, 'publisher.js')], { logFile: log('publisher'), ipc: true, env: process.env })
-    const users = o.sockets / 2
-    const plan = Array.from({ length: o.loadgens }, () => [] as Array<[number, number]>)
-    for (let u = 0; u < users; u++) {
-      for (let s = 0; s < 2; s++) plan[(u * 2 + s) % o.loadgens]!.push([u, serverOf(u, s, o.placement)])
-    }
+    const plan = this.plan().map((p) => p.map(([user, , server]): [number, number] => [user, server]))
     // Several 127.0.0.x sources: each bound source address has its own ~28k ephemeral ports.
     const addresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${2 + ((o.addressOffset * 8 + i) % 250)}`)
     const servers = this.running.servers.map((s) => ({ url: s.ws }))
@@ -137,7 +91,18 @@ export class Session {
     this.rssIdle = await this.steadyRss()
   }
 
-  async round (scenario: Scenario, rate: number, durationS: number, warmupS: number): Promise<RoundResult> {
+  /** Each load generator's sockets, in the order it opens them: [user, the user's socket 0 or 1, server]. */
+  private plan (): Array<Array<[number, number, number]>> {
+    const o = this.o
+    const plan = Array.from({ length: o.loadgens }, () => [] as Array<[number, number, number]>)
+    for (let u = 0; u < o.sockets / 2; u++) {
+      for (let s = 0; s < 2; s++) plan[(u * 2 + s) % o.loadgens]!.push([u, s, serverOf(u, s, o.placement)])
+    }
+    return plan
+  }
+
+  /** `during` starts with the measured window and is awaited before the deliveries are counted. */
+  async round (scenario: Scenario, rate: number, durationS: number, warmupS: number, during?: () => Promise<void>): Promise<RoundResult> {
     const o = this.o
     const running = this.running
     const publisher = this.publisher
@@ -195,6 +160,8 @@ export class Session {
     const t0 = nowUs()
     const wall0 = Date.now()
     await this.loopDelay('reset')
+    // Settled into a value now, so that a failure is not an unhandled rejection while the window runs.
+    const extra = during?.().then(() => null, (err: unknown) => err)
     let rssPeak = 0
     // RSS sampled through the window: the peak under load is the figure, not one arbitrary instant.
     const samples = Math.max(1, Math.floor(windowMs / 500))
@@ -212,6 +179,8 @@ export class Session {
     const pub = await done
     if (pub.error) throw new Error(`publisher: ${pub.error}`)
     if (gatewayFanout && pub.streamSeq) await this.recordStreams(pub.streamSeq)
+    const failure = await extra
+    if (failure) throw failure instanceof Error ? failure : new Error(String(failure))
 
     await this.drain()
     const results = await Promise.all(this.loadgens.map((lg) => ask(lg, { cmd: 'finish', sent: pub.sent, seed: o.seed, users, excluded: pub.failed }, isReply('result'), 60000)))
@@ -264,6 +233,23 @@ export class Session {
       windowEndUs: t1,
       clean: latency.p99 < 100 && lost === 0 && duplicates === 0 && closedSockets === 0 && this.connectFailed === 0 && deadLettered === 0 && achievedRate >= 0.97 * rate
     }
+  }
+
+  /**
+   * A gateway round (events through ingest, see STORM_SCENARIO) with a reconnect storm in its window: `count`
+   * sockets, at most one per user so every user keeps a live one, dropped at once a quarter into the window (at
+   * most 5 s in) and resumed with since/epoch.
+   */
+  async stormRound (rate: number, count: number, durationS: number, warmupS: number, timeoutMs = 60000): Promise<StormResult> {
+    if (this.o.stack !== 'gateway') throw new Error('a storm resumes gateway streams: gateway stack only')
+    const slots = stormSlots(this.plan(), count)
+    let replies: StormReply[] = []
+    const round = await this.round(STORM_SCENARIO, rate, durationS, warmupS, async () => {
+      await sleep(Math.min(5, durationS / 4) * 1000)
+      replies = await Promise.all(this.loadgens.map((lg, i) =>
+        ask(lg, { cmd: 'storm', slots: slots[i] ?? [], timeoutMs, concurrency: 0 }, isReply('storm'), timeoutMs + 30000)))
+    })
+    return mergeStorm(round, replies)
   }
 
   /** Resets (window start) or reads (window end) every server's event-loop delay histogram. */

@@ -3,7 +3,8 @@ import type { IngestScenario } from './common.js'
 import { HEARTBEAT_INTERVAL_S } from './gateway-defaults.js'
 import type { Options } from './options.js'
 import { median, pairedRatio, table, worstLoopDelay, type SaturationResult, type Summary } from './report.js'
-import type { RoundResult } from './session.js'
+import type { RoundResult } from './round-result.js'
+import { stormMet, type StormResult } from './storm.js'
 
 type Verdict = 'met' | 'not met' | 'not measured'
 interface Target { area: string, target: string, verdict: Verdict, figure: string }
@@ -23,7 +24,7 @@ const INGEST_CLEAN: Array<[IngestScenario, number, string]> = [
 ]
 const INGEST_CPU: Array<[IngestScenario, number]> = [['ingest-batch', 60], ['ingest-single', 150]]
 
-export function judge (o: Options, summaries: Summary[], saturation: SaturationResult[], half: RoundResult[]): string {
+export function judge (o: Options, summaries: Summary[], saturation: SaturationResult[], half: RoundResult[], storm?: StormResult): string {
   const find = (stack: string, scenario: string): Summary | undefined => summaries.find((s) => s.stack === stack && s.scenario === scenario)
   const sat = (stack: string, scenario: string): SaturationResult | undefined => saturation.find((s) => s.stack === stack && s.scenario === scenario)
   const out: Target[] = []
@@ -81,7 +82,14 @@ export function judge (o: Options, summaries: Summary[], saturation: SaturationR
   }
   if (gw && gw.rate === 10000) push('fanout', 'p99 < 15 ms at 10,000 events/s', yes(gw.p99 < 15), `p99 ${r2(gw.p99)} ms (median of ${gw.runs})${fanoutScale}`)
   else push('fanout', 'p99 < 15 ms at 10,000 events/s', 'not measured', gw ? `ran at ${gw.rate} events/s: p99 ${r2(gw.p99)} ms` : 'no gateway fanout run')
-  push('fanout', 'reconnect storm: 5,000 sockets resuming at once back and caught up < 5 s', 'not measured', 'npm run bench has no storm round (see docs/benchmarks.md)')
+  const stormName = 'reconnect storm: 5,000 sockets resuming at once back and caught up < 5 s, nothing lost or doubled'
+  if (!storm) push('fanout', stormName, 'not measured', o.mode === 'compare' ? 'no storm round (--storm 0, or no gateway fanout)' : 'needs --mode compare with the gateway fanout')
+  else {
+    const size = storm.n === 5000 ? '' : ` (${storm.n.toLocaleString('en-US')} sockets stormed, the target's is 5,000)`
+    push('fanout', stormName, yes(stormMet(storm)),
+      `caught up max ${r0(storm.caughtUp[2])} ms (p99 ${r0(storm.caughtUp[1])}), back max ${r0(storm.back[2])} ms, failed ${storm.failed}, ` +
+      `lost ${r0(storm.round.lost)}, duplicates ${storm.round.duplicates} at ${r0(storm.rate)} events/s${size}${fanoutScale}`)
+  }
   push('fanout', 'resume: 1,000 missed events replayed in < 100 ms', 'not measured', 'here: see the Resume section below (bench/resume.ts, after the load)')
 
   // Ingest: the durable path, one row per way in.
