@@ -59,6 +59,7 @@ const EVENTS_PER_CALL = 200
 /** The command `defineCommand` adds to the client: numkeys, then the keys, then the arguments. */
 interface WithPublishEvents {
   aegPublishEvents: (numKeys: number, ...args: Array<string | number>) => Promise<number>
+  aegPublishUserEvents: (frames: string, ages: string, ...args: Array<string | number>) => Promise<number>
 }
 
 type Published = { userId: string, seq: number, frame: string }
@@ -81,6 +82,9 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   // The Buffer events: the frame's bytes go to the sockets as Redis delivered them.
   const messageEvent = sharded ? 'smessageBuffer' : 'messageBuffer'
   command.defineCommand('aegPublishEvents', { lua: PUBLISH_EVENTS })
+  // The same script for one user's keys, declared as two: a cluster client routes (and auto-pipelines) a command by
+  // its declared keys, and with a variable count it would take arguments for keys.
+  command.defineCommand('aegPublishUserEvents', { lua: PUBLISH_EVENTS, numberOfKeys: 2 })
   // defineCommand adds the method at run time (EVALSHA, falling back to EVAL once per connection).
   const scripted = command as RedisClient & WithPublishEvents
   const listener = (channel: Buffer, message: Buffer): void => onMessage(channel.toString(), message)
@@ -111,7 +115,13 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     const now = Date.now()
     const users = [...byUser(events)]
     // A cluster runs a script on the node of its keys: there, one call per user.
-    if (sharded) { await Promise.all(users.map((u) => scripted.aegPublishEvents(...call([u], ifMissing, now)))); return }
+    if (sharded) {
+      await Promise.all(users.map(async (u) => {
+        const [, frames, ages, ...args] = call([u], ifMissing, now)
+        await scripted.aegPublishUserEvents(frames as string, ages as string, ...args)
+      }))
+      return
+    }
     // Calls of up to EVENTS_PER_CALL events, in one pipeline on one connection: every user's events in offset order.
     const pipeline = command.pipeline() as unknown as { aegPublishEvents: (...args: Parameters<WithPublishEvents['aegPublishEvents']>) => unknown, exec: () => Promise<Array<[Error | null, unknown]> | null> }
     let chunk: Array<[string, Published[]]> = []
