@@ -122,19 +122,18 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
       }))
       return
     }
-    // Calls of up to EVENTS_PER_CALL events, in one pipeline on one connection: every user's events in offset order.
-    const pipeline = command.pipeline() as unknown as { aegPublishEvents: (...args: Parameters<WithPublishEvents['aegPublishEvents']>) => unknown, exec: () => Promise<Array<[Error | null, unknown]> | null> }
+    // Calls of up to EVENTS_PER_CALL events on the command connection, whose auto-pipelining sends the calls of one
+    // tick in one write; one connection runs them in the order sent, so every user's events go out in offset order.
+    const calls: Array<Promise<number>> = []
     let chunk: Array<[string, Published[]]> = []
     let size = 0
     for (const u of users) {
       chunk.push(u)
       size += u[1].length
-      if (size >= EVENTS_PER_CALL) { pipeline.aegPublishEvents(...call(chunk, ifMissing, now)); chunk = []; size = 0 }
+      if (size >= EVENTS_PER_CALL) { calls.push(scripted.aegPublishEvents(...call(chunk, ifMissing, now))); chunk = []; size = 0 }
     }
-    if (chunk.length > 0) pipeline.aegPublishEvents(...call(chunk, ifMissing, now))
-    const replies = await pipeline.exec()
-    const failed = replies?.find(([err]) => err !== null)?.[0]
-    if (failed instanceof Error) throw failed
+    if (chunk.length > 0) calls.push(scripted.aegPublishEvents(...call(chunk, ifMissing, now)))
+    await Promise.all(calls)
   }
 
   return {
