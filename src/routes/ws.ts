@@ -1,12 +1,12 @@
 // The user-scoped WebSocket at /ws and /api/v1/websocket: origin check and auth before the upgrade, then a session per socket.
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { AuthError, AuthRateLimited, HttpErrors } from '../errors.js'
 import { TokenBucket } from '../services/token-bucket.js'
 import { originAllowed } from '../plugins/app/auth/origin.js'
-import type { Socket } from '../plugins/app/fanout/registry.js'
 import { parseProtocols } from '../protocol/tokens.js'
 import { errorMessage } from '../protocol/frames.js'
+import { WsQuerySchema } from '../schemas/ws.js'
 import { serveSocket } from '../services/socket-session.js'
 
 declare module 'fastify' {
@@ -23,7 +23,7 @@ export interface WsOptions {
   perAddress?: { max: number, windowMs: number }
 }
 
-const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
+const ws: FastifyPluginAsyncTypebox<WsOptions> = async (app, opts) => {
   const { registry } = app
   const outcomes = app.metrics.counter('aeg_ws_auth_total', 'WebSocket authentications, by outcome', ['outcome'])
   const counted = (outcome: string): void => { outcomes.inc({ outcome }) }
@@ -80,27 +80,25 @@ const ws: FastifyPluginAsync<WsOptions> = async (app, opts) => {
     }
   })
 
-  function onSocket (socket: Socket, request: FastifyRequest): void {
-    // Upgraded after the drain began: told at once, like every other socket of this instance.
-    if (app.draining) {
-      registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'server shutting down: reconnect to another instance'), 'SERVICE_RESTART')
-      return
-    }
-    if (parseProtocols(request.headers['sec-websocket-protocol']).length > 0 && socket.protocol === '') {
-      registry.refuse(socket, errorMessage('UNSUPPORTED_PROTOCOL', 'none of the offered subprotocols is supported'), 'UNSUPPORTED_PROTOCOL')
-      return
-    }
-    const identity = request.identity
-    if (identity === null) {
-      const err = request.authError ?? new AuthError('AUTH_FAILED', 'authentication failed')
-      registry.refuse(socket, errorMessage(err.code, err.message), err.close)
-      return
-    }
-    serveSocket(app, opts.ws, socket, request, identity)
-  }
-
   for (const path of WS_PATHS) {
-    app.get(path, { websocket: true }, onSocket)
+    app.get(path, { websocket: true, schema: { querystring: WsQuerySchema } }, (socket, request) => {
+      // Upgraded after the drain began: told at once, like every other socket of this instance.
+      if (app.draining) {
+        registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'server shutting down: reconnect to another instance'), 'SERVICE_RESTART')
+        return
+      }
+      if (parseProtocols(request.headers['sec-websocket-protocol']).length > 0 && socket.protocol === '') {
+        registry.refuse(socket, errorMessage('UNSUPPORTED_PROTOCOL', 'none of the offered subprotocols is supported'), 'UNSUPPORTED_PROTOCOL')
+        return
+      }
+      const identity = request.identity
+      if (identity === null) {
+        const err = request.authError ?? new AuthError('AUTH_FAILED', 'authentication failed')
+        registry.refuse(socket, errorMessage(err.code, err.message), err.close)
+        return
+      }
+      serveSocket(app, opts.ws, socket, request, identity)
+    })
   }
 }
 export default ws
