@@ -38,7 +38,15 @@ function agentEvent (n: number, user: string, tag: string): AgentEvent {
   }
 }
 
-type Emit = (n: number) => Promise<unknown>
+/**
+ * Publishes the events due in one tick (per event, except where production publishes a group at once) and
+ * resolves with those that failed.
+ */
+type Emit = (ns: number[]) => Promise<number[]>
+const each = (one: (n: number) => Promise<unknown>): Emit => async (ns) => {
+  const settled = await Promise.allSettled(ns.map(one))
+  return ns.filter((_, i) => settled[i]!.status === 'rejected')
+}
 
 /** Per-user offsets as the gateway hands them out: the last one per user, counted on from where the stream stands. */
 interface Offsets { seq: number[], epoch: string[] }
@@ -51,22 +59,26 @@ function fanoutEmitter (cmd: PublisherCommand, tag: string, offsets: Offsets): E
     return { user, seq, frame: toWire({ ...agentEvent(n, user, tag), seq, epoch: offsets.epoch[u] || REFERENCE_EPOCH }) }
   }
   if (cmd.stack === 'gateway') {
-    // The gateway broker's own publish: its Lua script adds the frame to the user's hot history and PUBLISHes it,
-    // so a socket whose cursor sees a gap fills it from there, as in production. This process never subscribes.
+    // The gateway broker's own publish: its Lua script adds the frames to the users' hot history and PUBLISHes them,
+    // so a socket whose cursor sees a gap fills it from there, as in production. The events of one tick go as one
+    // group, as ingest publishes a committed group (one script call per 200 events). This process never subscribes.
     const idle = new Redis(cmd.redisUrl, { lazyConnect: true })
     const broker = createRedisBroker({ command: client, subscriber: idle, sharded: false, connect: () => Promise.reject(new Error('not used')) },
       () => undefined, KEY_PREFIX, cmd.history)
-    return (n) => {
-      const { user, seq, frame } = wire(n, userOf(n, cmd.users, cmd.seed))
-      return broker.publishEvent(user, seq, frame)
+    return async (ns) => {
+      await broker.publishEvents(ns.map((n) => {
+        const { user, seq, frame } = wire(n, userOf(n, cmd.users, cmd.seed))
+        return { userId: user, seq, frame }
+      }))
+      return []
     }
   }
   if (cmd.stack === 'baseline') {
     // Byte-for-byte the gateway's frame, on a channel of the gateway's shape: same size on the wire, same Redis fanout.
-    return (n) => {
+    return each((n) => {
       const { user, frame } = wire(n, userOf(n, cmd.users, cmd.seed))
       return client.publish(channelOf(user), frame)
-    }
+    })
   }
   const frameObject = (n: number): { user: string, frame: unknown } => {
     const { user, frame } = wire(n, userOf(n, cmd.users, cmd.seed))
@@ -74,13 +86,13 @@ function fanoutEmitter (cmd: PublisherCommand, tag: string, offsets: Offsets): E
   }
   if (cmd.sioMode === 'classic') {
     const emitter = new Emitter(client)
-    return async (n) => {
+    return each(async (n) => {
       const { user, frame } = frameObject(n)
       emitter.to(`user:${user}`).emit('agent_event', frame)
-    }
+    })
   }
   // The sharded adapter has no emitter: publish its ClusterAdapter BROADCAST message on the room's shard channel.
-  return (n) => {
+  return each((n) => {
     const { user, frame } = frameObject(n)
     const room = `user:${user}`
     const message = {
@@ -90,7 +102,7 @@ function fanoutEmitter (cmd: PublisherCommand, tag: string, offsets: Offsets): E
       data: { opts: { rooms: [room], except: [], flags: {} }, packet: { type: 2, data: ['agent_event', frame], nsp: '/' } }
     }
     return client.spublish(`socket.io#/#${room}#`, JSON.stringify(message))
-  }
+  })
 }
 
 /** How long a batching producer holds its first event for more to join it (Kafka's linger.ms). */
@@ -162,7 +174,7 @@ async function run (cmd: PublisherCommand): Promise<PublisherReply> {
   const emit = cmd.scenario === 'fanout'
     ? fanoutEmitter(cmd, tag, offsets!)
     : cmd.scenario === 'ingest-stream'
-      ? ((client: Redis) => (n: number) => client.xadd(cmd.streamKey, '*', 'event', JSON.stringify(ingestEvent(n, cmd, tag))))(redisOf(cmd.redisUrl))
+      ? ((client: Redis) => each((n) => client.xadd(cmd.streamKey, '*', 'event', JSON.stringify(ingestEvent(n, cmd, tag)))))(redisOf(cmd.redisUrl))
       : null
   const producers = emit === null ? new Producers(cmd) : null
   const single = cmd.scenario === 'ingest-single'
@@ -174,10 +186,9 @@ async function run (cmd: PublisherCommand): Promise<PublisherReply> {
   while ((next < total || queued.length > 0) && performance.now() < deadline) {
     const due = Math.min(total, Math.floor((performance.now() - start) * cmd.rate / 1000))
     if (emit) {
-      for (; next < due; next++) {
-        const n = next
-        track(emit(n).catch(() => { failed.push(n) }))
-      }
+      const ns: number[] = []
+      for (; next < due; next++) ns.push(next)
+      if (ns.length > 0) track(emit(ns).then((lost) => { failed.push(...lost) }, () => { failed.push(...ns) }))
     } else {
       for (; next < due; next++) queued.push(next)
       // A batching producer sends a full batch, or what it has once its oldest event has waited LINGER_MS (or at

@@ -27,6 +27,14 @@ t.test('Subscriptions', async (t) => {
     t.teardown(() => { calls.length = 0 })
     return new Subscriptions<{ name: string }>(broker, iso.prefix)
   }
+  /** A user with one admitted member, and a second one ready to join: where the churn tests start. */
+  const oneAdmitted = async (t: Test, user: string) => {
+    const subs = fresh(t)
+    const first = { name: 'first' }
+    await subs.join(user)
+    subs.admit(user, first)
+    return { subs, channel: userChannel(iso.prefix, user), first, second: { name: 'second' } }
+  }
 
   t.test('one subscribe per user however many members join; one unsubscribe after the last leaves', async (t) => {
     const subs = fresh(t)
@@ -54,12 +62,7 @@ t.test('Subscriptions', async (t) => {
   })
 
   t.test('a join while the UNSUBSCRIBE is in flight subscribes again', async (t) => {
-    const subs = fresh(t)
-    const channel = userChannel(iso.prefix, 'jay')
-    const first = { name: 'first' }
-    const second = { name: 'second' }
-    await subs.join('jay')
-    subs.admit('jay', first)
+    const { subs, channel, first, second } = await oneAdmitted(t, 'jay')
     let joining: Promise<void> | undefined
     // The join starts once the UNSUBSCRIBE has been sent, before Redis answered it.
     duringUnsubscribe = () => { joining = subs.join('jay') }
@@ -76,12 +79,7 @@ t.test('Subscriptions', async (t) => {
   })
 
   t.test('a leave and a join in the same turn keep the subscription without churn', async (t) => {
-    const subs = fresh(t)
-    const channel = userChannel(iso.prefix, 'lee')
-    const first = { name: 'first' }
-    const second = { name: 'second' }
-    await subs.join('lee')
-    subs.admit('lee', first)
+    const { subs, channel, first, second } = await oneAdmitted(t, 'lee')
     const leaving = subs.leave('lee', first)
     const joining = subs.join('lee')
     await Promise.all([leaving, joining])
