@@ -5,8 +5,8 @@ import { build, Client, connect, DEV_SECRET, gone, isolate, type Running, SERVIC
 
 const logs = new LogCapture()
 logs.secret(SERVICE.secret, DEV_SECRET)
-// A warning 1 s ahead, 100 ms of grace; the tests skip the gateway's clock through them rather than wait, and their
-// tokens live a minute of real time so that the wheel's own tick never gets there first.
+// A warning 1 s ahead, 100 ms of grace; the tests skip the gateway's frozen clock through them rather than wait (a
+// clock that also moved with real time could cross a deadline 1 ms away on the wheel's own tick).
 const TIMING = { TOKEN_EXPIRY_WARNING_MS: '1000', TOKEN_EXPIRY_GRACE_MS: '100' }
 
 const expOf = (jwt: string): number => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp
@@ -26,7 +26,7 @@ async function roundTrip (c: Client): Promise<void> {
 }
 
 t.test('without a refresh: token_expiring, then 1008 "token expired" once the grace is over', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock(true)
   const gw = await build(t, isolate(t), TIMING, logs.logger, { clock })
   const first = await token('frank', { ttlS: 60 })
   const exp = expOf(first) * 1000
@@ -50,7 +50,7 @@ t.test('without a refresh: token_expiring, then 1008 "token expired" once the gr
 })
 
 t.test('a refresh keeps the socket open past its first token\'s expiry', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock(true)
   const gw = await build(t, isolate(t), TIMING, logs.logger, { clock })
   const first = await token('grace', { ttlS: 60 })
   const c = await connect(gw, first)
@@ -68,7 +68,7 @@ t.test('a refresh keeps the socket open past its first token\'s expiry', async (
 })
 
 t.test('a refresh with another user\'s token, a bad token or no token is refused; the socket keeps its old expiry', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock(true)
   const gw = await build(t, isolate(t), TIMING, logs.logger, { clock })
   const original = await token('heidi', { ttlS: 60 })
   const c = await connect(gw, original)
@@ -92,7 +92,7 @@ t.test('a refresh with another user\'s token, a bad token or no token is refused
 })
 
 t.test('a socket opened with a ticket lives until the ticket\'s token expires', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock(true)
   const gw = await build(t, isolate(t), TIMING, logs.logger, { clock })
   const jwt = await token('ivan', { ttlS: 60 })
   const res = await fetch(`${gw.http}/api/websocket/ticket`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } })

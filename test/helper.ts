@@ -75,7 +75,13 @@ export async function build (t: Tap, iso: Isolation | null, env: Record<string, 
  */
 export class TestClock implements Clock {
   private skipped = 0
-  now (): number { return Date.now() + this.skipped }
+  private readonly start = Date.now()
+  /**
+   * `frozen`: time moves only when skipped, so a test can stand 1 ms before a deadline while the app's own ticks
+   * run; otherwise real time plus what was skipped.
+   */
+  constructor (private readonly frozen = false) {}
+  now (): number { return (this.frozen ? this.start : Date.now()) + this.skipped }
   advance (ms: number): void { this.skipped += ms }
   /** Skips to `at` (epoch ms) unless the clock is already past it. */
   advanceTo (at: number): void { this.skipped += Math.max(0, at - this.now()) }
