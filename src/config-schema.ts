@@ -55,7 +55,7 @@ export const EnvSchema = Type.Object({
   TOKEN_EXPIRY_WARNING_MS: int(0, 3_600_000, 60000, 'token_expiring goes out this long before a socket\'s token expires'),
   TOKEN_EXPIRY_GRACE_MS: int(0, 600_000, 5000, 'A socket without auth_refresh is closed (1008) this long after its token expired'),
   REVOCATION_TTL_S: int(60, 30 * 86400, 86400, 'Seconds a revocation is remembered: longer than any token lives'),
-  ALLOWED_ORIGINS: Type.String({ default: '', description: 'Origins allowed to open a socket, comma-separated; empty: any' }),
+  ALLOWED_ORIGINS: Type.String({ default: '', description: 'Origins allowed to open a socket, comma-separated; empty: every origin' }),
   MAX_SOCKETS_PER_USER: int(1, 100000, 10, 'Sockets one user may hold across all instances'),
   // Per client address (as TRUST_PROXY resolves it), per window: upgrades, ticket requests, failed authentications.
   CLIENT_LIMIT_WINDOW_S: int(1, 3600, 60, 'The window of the per-address limits, in seconds'),
