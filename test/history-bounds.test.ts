@@ -9,7 +9,7 @@ t.test('the hot history keeps at most HISTORY_SIZE frames, none older than HISTO
   const r = redis(t)
   const [frames, ages] = historyKeys(iso.prefix, 'bounded')
   const frame = (seq: number): string => `{"seq":${seq},"epoch":"e","type":"agent_thinking"}`
-  for (let seq = 1; seq <= 5; seq++) await gw.app.broker.publishEvent('bounded', seq, frame(seq))
+  for (let seq = 1; seq <= 5; seq++) await gw.app.broker.publishEvents([{ userId: 'bounded', seq, frame: frame(seq) }])
   t.same((await gw.app.broker.history('bounded', 1, 10)).map((f) => JSON.parse(f).seq), [3, 4, 5], 'the last 3 by count')
   t.equal(await r.zcard(ages), 3, 'the age index is bounded too')
 
@@ -17,7 +17,7 @@ t.test('the hot history keeps at most HISTORY_SIZE frames, none older than HISTO
   // publication times (the age index); one more publication then trims what has aged out.
   const stamped = await r.zrange(ages, 0, -1, 'WITHSCORES')
   for (let i = 0; i < stamped.length; i += 2) await r.zadd(ages, 'XX', Number(stamped[i + 1]) - 1100, stamped[i]!)
-  await gw.app.broker.publishEvent('bounded', 6, frame(6))
+  await gw.app.broker.publishEvents([{ userId: 'bounded', seq: 6, frame: frame(6) }])
   t.same((await gw.app.broker.history('bounded', 1, 10)).map((f) => JSON.parse(f).seq), [6], 'frames older than 1 s are gone')
   t.equal(await r.zcard(ages), 1)
   t.ok(await r.pttl(frames) <= 1000, 'an idle user\'s history expires with the age limit')

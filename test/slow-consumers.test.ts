@@ -40,8 +40,8 @@ t.test('stalled readers are cut off; the rest get everything; RSS stays bounded'
   const rssBefore = process.memoryUsage().rss
   let peakRss = rssBefore
   for (let round = 1; round <= PER_SLOW; round++) {
-    for (const u of slowUsers) await gw.app.broker.publishEvent(u, round, frame(u, round, BIG))
-    if (round <= PER_NORMAL) for (const u of normalUsers) await gw.app.broker.publishEvent(u, round, frame(u, round, `event ${round}`))
+    for (const u of slowUsers) await gw.app.broker.publishEvents([{ userId: u, seq: round, frame: frame(u, round, BIG) }])
+    if (round <= PER_NORMAL) for (const u of normalUsers) await gw.app.broker.publishEvents([{ userId: u, seq: round, frame: frame(u, round, `event ${round}`) }])
     // Let the deliveries of this round happen, as they would with a network broker in between.
     await new Promise((resolve) => setImmediate(resolve))
     peakRss = Math.max(peakRss, process.memoryUsage().rss)

@@ -9,15 +9,17 @@ export interface HistoryLimits {
   ttlMs: number
 }
 
+/** One event's wire frame, with the user and offset it is published under. */
+export interface PublishedFrame { userId: string, seq: number, frame: string }
+
 export interface Broker {
   readonly kind: 'memory' | 'redis'
-  /** Adds an event's frame to its user's hot history and publishes it, in one step. */
-  publishEvent: (userId: string, seq: number, frame: string) => Promise<void>
   /**
-   * The same for many events at once (one round trip), in the order given. `ifMissing`: only those whose offset
-   * is not in the history yet (duplicates and relayed groups, whose first publish may or may not have happened).
+   * Adds events' frames to their users' hot history and publishes them, in one step and the order given.
+   * `ifMissing`: only those whose offset is not in the history yet (duplicates and relayed groups, whose first
+   * publish may or may not have happened).
    */
-  publishEvents: (events: Array<{ userId: string, seq: number, frame: string }>, ifMissing?: boolean) => Promise<void>
+  publishEvents: (events: PublishedFrame[], ifMissing?: boolean) => Promise<void>
   /** Frames of the user's hot history with from <= seq <= to, ascending; may be missing the older ones. */
   history: (userId: string, from: number, to: number) => Promise<string[]>
   /** Publishes a frame that is not part of the stream (control messages). */

@@ -11,9 +11,10 @@ import { Watchdog } from './watchdog.js'
 import { ConnectionRegistry } from './registry.js'
 
 export interface Fanout {
-  /** Adds a stored event to its user's hot history and publishes it, whichever instance holds their sockets. */
-  publish: (event: StoredEvent) => Promise<void>
-  /** The same for a committed group: one round trip, in the order given (offset order per user); see Broker. */
+  /**
+   * Adds a committed group's events to their users' hot history and publishes them, whichever instance holds their
+   * sockets: in the order given (offset order per user); see Broker.
+   */
   publishMany: (events: StoredEvent[], ifMissing?: boolean) => Promise<void>
   channelOf: (userId: string) => string
   /** The one channel every instance listens to for instructions (revocations); other services may publish to it. */
@@ -89,7 +90,6 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   app.decorate('broker', broker)
   app.decorate('registry', registry)
   app.decorate('fanout', {
-    publish: (event) => broker.publishEvent(event.context.user_id, event.seq, toWire(event)),
     publishMany: (events, ifMissing) => broker.publishEvents(events.map((e) => ({ userId: e.context.user_id, seq: e.seq, frame: toWire(e) })), ifMissing),
     channelOf: (userId) => userChannel(prefix, userId),
     controlChannel,

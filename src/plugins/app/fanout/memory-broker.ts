@@ -25,7 +25,6 @@ export function createMemoryBroker (onMessage: BrokerMessageHandler, prefix: str
   }
   return {
     kind: 'memory',
-    async publishEvent (userId, seq, frame) { publishEvent(userId, seq, frame) },
     async publishEvents (events, ifMissing) { for (const e of events) publishEvent(e.userId, e.seq, e.frame, ifMissing) },
     async history (userId, from, to) {
       const now = Date.now()

@@ -1,6 +1,6 @@
 // Redis broker: a Lua script adds a group's events to their users' hot histories and PUBLISHes them; SUBSCRIBE per user channel.
 import type { RedisClient, RedisConnections } from '../../external/redis.js'
-import type { Broker, BrokerMessageHandler, HistoryLimits } from './broker.js'
+import type { Broker, BrokerMessageHandler, HistoryLimits, PublishedFrame } from './broker.js'
 import { historyKeys, userChannel } from './broker.js'
 
 // One script call stores and publishes the events of many users: per user, the frames join the hot history (score
@@ -62,11 +62,9 @@ interface WithPublishEvents {
   aegPublishUserEvents: (frames: string, ages: string, ...args: Array<string | number>) => Promise<number>
 }
 
-type Published = { userId: string, seq: number, frame: string }
-
 /** A group's events by user (first appearance order), each user's in the order given: its offsets ascending. */
-function byUser (events: Published[]): Map<string, Published[]> {
-  const users = new Map<string, Published[]>()
+function byUser (events: PublishedFrame[]): Map<string, PublishedFrame[]> {
+  const users = new Map<string, PublishedFrame[]>()
   for (const e of events) {
     const mine = users.get(e.userId)
     if (mine) mine.push(e)
@@ -100,7 +98,7 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   if (subscriber.status === 'ready') connectedOnce = true
 
   /** The script's keys and arguments for some users' events. */
-  const call = (users: Array<[string, Published[]]>, ifMissing: boolean, now: number): [number, ...Array<string | number>] => {
+  const call = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean, now: number): [number, ...Array<string | number>] => {
     const keys: string[] = []
     const args: Array<string | number> = [limits.size, limits.ttlMs, now, publishCommand, ifMissing ? '1' : '0']
     for (const [userId, mine] of users) {
@@ -111,7 +109,7 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     return [keys.length, ...keys, ...args]
   }
 
-  const publishEvents = async (events: Published[], ifMissing = false): Promise<void> => {
+  const publishEvents = async (events: PublishedFrame[], ifMissing = false): Promise<void> => {
     const now = Date.now()
     const users = [...byUser(events)]
     // A cluster runs a script on the node of its keys: there, one call per user.
@@ -125,7 +123,7 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     // Calls of up to EVENTS_PER_CALL events on the command connection, whose auto-pipelining sends the calls of one
     // tick in one write; one connection runs them in the order sent, so every user's events go out in offset order.
     const calls: Array<Promise<number>> = []
-    let chunk: Array<[string, Published[]]> = []
+    let chunk: Array<[string, PublishedFrame[]]> = []
     let size = 0
     for (const u of users) {
       chunk.push(u)
@@ -138,7 +136,6 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
 
   return {
     kind: 'redis',
-    publishEvent: (userId, seq, frame) => publishEvents([{ userId, seq, frame }]),
     publishEvents,
     async history (userId, from, to) {
       return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)
