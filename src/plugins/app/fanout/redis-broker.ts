@@ -98,7 +98,7 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   if (subscriber.status === 'ready') connectedOnce = true
 
   /** The script's keys and arguments for some users' events. */
-  const call = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean, now: number): [number, ...Array<string | number>] => {
+  const script = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean, now: number): { keys: string[], args: Array<string | number> } => {
     const keys: string[] = []
     const args: Array<string | number> = [limits.size, limits.ttlMs, now, publishCommand, ifMissing ? '1' : '0']
     for (const [userId, mine] of users) {
@@ -106,7 +106,11 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
       args.push(userChannel(prefix, userId), mine.length)
       for (const e of mine) args.push(e.seq, e.frame)
     }
-    return [keys.length, ...keys, ...args]
+    return { keys, args }
+  }
+  const many = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean, now: number): Promise<number> => {
+    const { keys, args } = script(users, ifMissing, now)
+    return scripted.aegPublishEvents(keys.length, ...keys, ...args)
   }
 
   const publishEvents = async (events: PublishedFrame[], ifMissing = false): Promise<void> => {
@@ -115,8 +119,8 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     // A cluster runs a script on the node of its keys: there, one call per user.
     if (sharded) {
       await Promise.all(users.map(async (u) => {
-        const [, frames, ages, ...args] = call([u], ifMissing, now)
-        await scripted.aegPublishUserEvents(frames as string, ages as string, ...args)
+        const { keys: [frames, ages], args } = script([u], ifMissing, now)
+        await scripted.aegPublishUserEvents(frames!, ages!, ...args)
       }))
       return
     }
@@ -128,9 +132,9 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     for (const u of users) {
       chunk.push(u)
       size += u[1].length
-      if (size >= EVENTS_PER_CALL) { calls.push(scripted.aegPublishEvents(...call(chunk, ifMissing, now))); chunk = []; size = 0 }
+      if (size >= EVENTS_PER_CALL) { calls.push(many(chunk, ifMissing, now)); chunk = []; size = 0 }
     }
-    if (chunk.length > 0) calls.push(scripted.aegPublishEvents(...call(chunk, ifMissing, now)))
+    if (chunk.length > 0) calls.push(many(chunk, ifMissing, now))
     await Promise.all(calls)
   }
 
