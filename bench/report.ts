@@ -143,8 +143,8 @@ function ingestTable (summaries: Summary[], scenario: Scenario): string {
 
 /** Every server of every run: the stall figure, which a median over servers would hide. */
 export function loopDelayTable (results: RoundResult[]): string {
-  const rows = results.flatMap((r) => r.loopDelay.map((l) => [r.stack, r.scenario, f(r.rate, 0), l.server, f(l.p50, 2), f(l.p99, 2), f(l.max, 1)]))
-  return rows.length === 0 ? '(no runs)' : table(['stack', 'scenario', 'R ev/s', 'server', 'p50', 'p99', 'max'], rows)
+  const rows = results.flatMap((r) => r.loopDelay.map((l) => [r.stack, r.scenario, f(r.rate, 0), l.server, f(l.p50, 2), f(l.p99, 2), f(l.max, 1), f(l.gcMs, 0), f(l.gcMaxMs, 1), f(l.gcMajor, 0)]))
+  return rows.length === 0 ? '(no runs)' : table(['stack', 'scenario', 'R ev/s', 'server', 'p50', 'p99', 'max', 'GC ms', 'GC max ms', 'major GCs'], rows)
 }
 
 /** Gateway ÷ reference per repetition (the two ran minutes apart, under similar noise), then the median of those. */

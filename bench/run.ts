@@ -147,6 +147,9 @@ async function profile (o: Options, runDir: string): Promise<string> {
     if (files.length === 0) { parts.push('no .cpuprofile written (did the gateways exit cleanly?)', ''); continue }
     const summary = summarizeProfiles(files, 25, { startUs: round.windowStartUs, endUs: round.windowEndUs })
     parts.push(`profiles: ${files.map((f) => f.slice(root.length + 1)).join(', ')}`, '', formatProfile(summary), '')
+    // The connect phase on its own: what each new socket costs (auth, admission, position, subscription, welcome).
+    parts.push(`### The connect phase: ${s.connected} sockets in ${s.connectS.toFixed(1)} s, both instances`, '',
+      formatProfile(summarizeProfiles(files, 25, s.connectWindow)), '')
   }
   return parts.join('\n')
 }

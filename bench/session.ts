@@ -41,6 +41,8 @@ export class Session {
   connected = 0
   connectFailed = 0
   connectS = 0
+  /** The connect phase on the monotonic clock the profiles use (µs): profile mode summarizes it on its own. */
+  connectWindow = { startUs: 0, endUs: 0 }
   /** Gateway: each user's stream position, from the welcome frames, then as the fanout rounds left it. */
   private streams: StreamPositions = { seq: [], epoch: [] }
 
@@ -69,6 +71,7 @@ export class Session {
     // Several 127.0.0.x sources: each bound source address has its own ~28k ephemeral ports.
     const addresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${2 + ((o.addressOffset * 8 + i) % 250)}`)
     const servers = this.running.servers.map((s) => ({ url: s.ws }))
+    const connectStartUs = nowUs()
     const replies = await Promise.all(plan.map(async (sockets, i) => {
       const lg = spawnChild(`loadgen-${i}`, process.execPath, [join(dist, 'loadgen.js')], { logFile: log(`loadgen-${i}`), ipc: true, env: process.env })
       this.loadgens.push(lg)
@@ -78,6 +81,7 @@ export class Session {
       return await ask(lg, { cmd: 'connect', stack: o.stack, servers, sockets, localAddresses: addresses, devSecret: DEV_SECRET, concurrency: 64, timeoutMs }, isReply('connected'), limit)
     }))
     this.connectS = Math.max(...replies.map((r) => r.elapsedMs)) / 1000
+    this.connectWindow = { startUs: connectStartUs, endUs: nowUs() }
     for (const r of replies) {
       r.positions.seq.forEach((seq, u) => {
         if (seq !== null && seq >= (this.streams.seq[u] ?? -1)) { this.streams.seq[u] = seq; this.streams.epoch[u] = r.positions.epoch[u] ?? '' }
@@ -257,7 +261,7 @@ export class Session {
     const accept = (m: unknown): m is LoopDelayReply => (m as Partial<LoopDelayReply> | null)?.kind === 'loop-delay' && (m as LoopDelayReply).op === op
     return await Promise.all((this.running?.servers ?? []).map(async (s) => {
       const r = await ask(s.child, { cmd: 'loop-delay', op }, accept, 5000).catch(() => null)
-      return { server: s.child.name, p50: r?.p50 ?? NaN, p99: r?.p99 ?? NaN, max: r?.max ?? NaN }
+      return { server: s.child.name, p50: r?.p50 ?? NaN, p99: r?.p99 ?? NaN, max: r?.max ?? NaN, gcMs: r?.gcMs ?? NaN, gcMaxMs: r?.gcMaxMs ?? NaN, gcMajor: r?.gcMajor ?? NaN }
     }))
   }
 

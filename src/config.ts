@@ -61,7 +61,7 @@ const TABLES = {
     maxConcurrent: 'AUTH_MAX_CONCURRENT',
     blacklistCheck: 'AUTH_BLACKLIST_CHECK'
   },
-  remoteCache: { ttlS: 'AUTH_CACHE_TTL_S', max: 'AUTH_CACHE_MAX', failureTtlS: 'AUTH_FAILURE_CACHE_S' },
+  verifyCache: { ttlS: 'AUTH_CACHE_TTL_S', max: 'AUTH_CACHE_MAX', failureTtlS: 'AUTH_FAILURE_CACHE_S' },
   remoteBreaker: { failures: 'AUTH_BREAKER_FAILURES', resetMs: 'AUTH_BREAKER_RESET_MS' }
 } as const satisfies Record<string, Table>
 
@@ -100,16 +100,19 @@ export type LocalJwtConfig = Section<typeof TABLES.jwt> & {
   jwksTimeoutMs: number
 }
 
+/** Verified tokens remembered by digest, in every mode: a reconnect (or a user's second socket) verifies nothing. */
+export type VerifyCacheConfig = Section<typeof TABLES.verifyCache>
+
 export type AuthConfig =
-  | { mode: 'dev', secret: string, clockSkewS: number }
-  | ({ mode: 'jwt' } & LocalJwtConfig)
+  | { mode: 'dev', secret: string, clockSkewS: number, cache: VerifyCacheConfig }
+  | ({ mode: 'jwt', cache: VerifyCacheConfig } & LocalJwtConfig)
   | ({
     mode: 'remote'
     serviceUrl: string
     /** Sent as X-Service-ID / X-Service-Secret to the auth service. */
     serviceId: string
     serviceSecret: string
-    cache: Section<typeof TABLES.remoteCache>
+    cache: VerifyCacheConfig
     breaker: Section<typeof TABLES.remoteBreaker>
   } & Section<typeof TABLES.remote>)
 
@@ -222,7 +225,7 @@ function authConfig (env: Env, mode: Config['mode'], production: boolean): AuthC
   }
   if (env.AUTH_MODE === 'dev') {
     if (production) throw new ConfigError('AUTH_MODE', 'must not be "dev" when NODE_ENV=production')
-    return { mode: 'dev', secret: env.DEV_JWT_SECRET ?? EMBEDDED_DEFAULTS.DEV_JWT_SECRET, clockSkewS: env.JWT_CLOCK_SKEW_S }
+    return { mode: 'dev', secret: env.DEV_JWT_SECRET ?? EMBEDDED_DEFAULTS.DEV_JWT_SECRET, clockSkewS: env.JWT_CLOCK_SKEW_S, cache: section(env, TABLES.verifyCache) }
   }
   if (env.AUTH_MODE === 'jwt') {
     if (!env.JWT_SECRET && !env.JWT_JWKS_URL) throw new ConfigError('JWT_SECRET', 'or JWT_JWKS_URL is required when AUTH_MODE=jwt')
@@ -231,6 +234,7 @@ function authConfig (env: Env, mode: Config['mode'], production: boolean): AuthC
     }
     return {
       mode: 'jwt',
+      cache: section(env, TABLES.verifyCache),
       secret: env.JWT_SECRET,
       jwksUrl: env.JWT_JWKS_URL,
       ...section(env, TABLES.jwt),
@@ -251,7 +255,7 @@ function authConfig (env: Env, mode: Config['mode'], production: boolean): AuthC
     serviceId: env.AUTH_SERVICE_ID,
     serviceSecret: env.AUTH_SERVICE_SECRET,
     ...section(env, TABLES.remote),
-    cache: section(env, TABLES.remoteCache),
+    cache: section(env, TABLES.verifyCache),
     breaker: section(env, TABLES.remoteBreaker)
   }
 }

@@ -4,7 +4,7 @@ import t from 'tap'
 import { startJwksServer, signingKey, type SigningKey } from './fixtures/jwks-server.js'
 import { LogCapture } from './fixtures/log-capture.js'
 import { mint, unsigned } from './fixtures/tokens.js'
-import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, SERVICE } from './helper.js'
+import { bearer, build, connect, DEV_SECRET, expectRefused, isolate, SERVICE, TestClock } from './helper.js'
 
 const SECRET = 'local-jwt-secret-0123456789abcdefghij'
 const logs = new LogCapture()
@@ -36,6 +36,30 @@ t.test('HS256 with JWT_SECRET: platform tokens in, every other shape out, no net
     ['RS256 with no JWKS configured', await withKey(await signingKey('RS256', 'k1'), 'alice')]
   ]
   for (const [name, jwt] of cases) await t.test(name, (t) => expectRefused(t, `${gw.ws}/ws`, bearer(jwt)).then(() => {}))
+})
+
+t.test('a verified token is remembered, never past its expiry or its 24 h age; revocation still applies', async (t) => {
+  const clock = new TestClock()
+  const gw = await build(t, isolate(t), { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, JWT_CLOCK_SKEW_S: '0' }, logs.logger, { clock })
+  const brief = await mint({ key: SECRET, sub: 'brief', ttlS: 5 })
+  await (await connect(gw, brief)).close()
+  await (await connect(gw, brief)).close()
+  t.match(gw.app.auth.status().cache, { hits: 1, misses: 1 }, 'the second connect verified nothing')
+  clock.advance(6000)
+  await expectRefused(t, `${gw.ws}/ws`, bearer(brief))
+  t.match(gw.app.auth.status().cache, { misses: 2 }, 'past its exp the token was verified again, and refused')
+
+  // Issued 23 h 59 min 58 s ago with a long exp: the cache must not keep it in past its 24 h age.
+  const old = await mint({ key: SECRET, sub: 'old', now: Math.floor(clock.now() / 1000) - (24 * 3600 - 2), ttlS: 48 * 3600 })
+  await gw.app.auth.verify(old)
+  clock.advance(3000)
+  await t.rejects(gw.app.auth.verify(old), { code: 'AUTH_FAILED' }, 'too old now, though the cache took it a moment ago')
+
+  // Issued before the revocation, which takes the wall clock's time.
+  const kept = await mint({ key: SECRET, sub: 'kept', now: Math.floor(Date.now() / 1000) - 10 })
+  await gw.app.auth.verify(kept)
+  await gw.app.sessions.revoke({ userId: 'kept' })
+  await t.rejects(gw.app.auth.verify(kept), { code: 'AUTH_FAILED' }, 'a revoked token is refused even with its verdict cached')
 })
 
 t.test('the clock skew is configurable', async (t) => {

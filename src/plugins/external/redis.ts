@@ -35,6 +35,30 @@ export async function quitWithTimeout (client: RedisClient, ms = 1000): Promise<
   }
 }
 
+/**
+ * One read of a connection's socket per turn of the event loop. libuv reads a readable socket up to 32 times in a
+ * row, 64 KB each: a subscriber that fell behind would hand the fanout thousands of messages in one synchronous
+ * burst, and every timer, pong and client socket of the instance would wait behind it. Pausing after each chunk
+ * and resuming on the next turn lets the rest of the loop in between; the unread bytes wait in the kernel. Neither
+ * ioredis nor Node bounds this, hence by hand: a 'data' listener beside ioredis's parser, on every new stream.
+ */
+export function oneReadPerTurn (client: Redis): void {
+  const bound = new WeakSet<object>()
+  client.on('connect', () => {
+    const stream = client.stream
+    if (bound.has(stream)) return
+    bound.add(stream)
+    let paused = false
+    const resume = (): void => { paused = false; stream.resume() }
+    stream.on('data', () => {
+      if (paused) return
+      paused = true
+      stream.pause()
+      setImmediate(resume)
+    })
+  })
+}
+
 export default fp<{ redis: NonNullable<Config['redis']> }>(async (app, { redis }) => {
   const make = (name: string): RedisClient => {
     const common = {
@@ -48,6 +72,8 @@ export default fp<{ redis: NonNullable<Config['redis']> }>(async (app, { redis }
       ? new Cluster(redis.clusterNodes, { lazyConnect: true, shardedSubscribers: name === 'aeg-subscriber', enableAutoPipelining: common.enableAutoPipelining, redisOptions: common })
       : new Redis(redis.url!, common)
     client.on('error', (err: Error) => app.log.warn({ err: { message: err.message }, redis: name }, 'redis connection error'))
+    // A cluster's shard subscribers are connections of its own making, out of reach here.
+    if (name === 'aeg-subscriber' && client instanceof Redis) oneReadPerTurn(client)
     return client
   }
   const connect = async (name: string): Promise<RedisClient> => {

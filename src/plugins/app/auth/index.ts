@@ -9,7 +9,7 @@ import { BreakerOpenError, CircuitBreaker, type BreakerState } from './breaker.j
 import { createDevVerifier } from './dev-verifier.js'
 import { FailureLimit } from './failure-limit.js'
 import type { Identity, TokenVerifier } from './identity.js'
-import { createLocalVerifier } from './local-verifier.js'
+import { createLocalVerifier, MAX_TOKEN_AGE_S } from './local-verifier.js'
 import { createRemoteVerifier } from './remote-verifier.js'
 import type { RevocationStore } from './revocations.js'
 import type { TicketStore } from './tickets.js'
@@ -97,8 +97,11 @@ function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, log:
 function verification (config: Config, log: FastifyBaseLogger, clock: Clock): Verification {
   const auth = config.auth
   if (auth.mode === 'remote') return remoteVerification(auth, log, clock)
-  const verifier = auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS, clock) : createLocalVerifier(auth, clock)
-  return { verifier, status: () => ({}) }
+  const local = auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS, clock) : createLocalVerifier(auth, clock)
+  // Local verification is a WebCrypto job per token (an RSA one with a JWKS): a user's reconnects and second socket
+  // reuse the first one's verdict. Revocation is still checked at every connect, after the cache.
+  const cached = withCache(local, { ...auth.cache, maxTokenAgeS: MAX_TOKEN_AGE_S }, clock)
+  return { verifier: cached, status: () => ({ cache: { ...cached.stats, size: cached.size } }) }
 }
 
 export default fp<{ config: Config, clock: Clock }>(async (app, { config, clock }) => {

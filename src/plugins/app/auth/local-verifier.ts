@@ -9,7 +9,8 @@ export const PLATFORM_ISSUER = 'netra-auth-service'
 export const PLATFORM_AUDIENCE = 'netra-platform'
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256', 'EdDSA']
 // The platform's auth service refuses tokens issued more than 24 h ago, whatever their exp says.
-const MAX_TOKEN_AGE = '24h'
+export const MAX_TOKEN_AGE_S = 24 * 3600
+const MAX_TOKEN_AGE = `${MAX_TOKEN_AGE_S}s`
 
 export type LocalOptions = Pick<LocalJwtConfig, 'secret' | 'jwksUrl' | 'issuer' | 'audience' | 'clockSkewS'> &
   Partial<Pick<LocalJwtConfig, 'jwksCooldownMs' | 'jwksCacheMaxAgeMs' | 'jwksTimeoutMs'>>
@@ -35,7 +36,10 @@ function toAuthError (err: unknown): AuthError {
 }
 
 export function createLocalVerifier (opts: LocalOptions, clock: Clock = systemClock): TokenVerifier {
-  const hmac = opts.secret ? new TextEncoder().encode(opts.secret) : undefined
+  // Imported once: given raw bytes, jose would import the key again for every token (a WebCrypto job each time).
+  const hmac = opts.secret
+    ? crypto.subtle.importKey('raw', new TextEncoder().encode(opts.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
+    : undefined
   // jose caches the key set, refetches it when a token names an unknown kid (key rotation), at most once per cooldown.
   const jwks = opts.jwksUrl
     ? createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: opts.jwksCooldownMs, cacheMaxAge: opts.jwksCacheMaxAgeMs, timeoutDuration: opts.jwksTimeoutMs })
@@ -60,7 +64,7 @@ export function createLocalVerifier (opts: LocalOptions, clock: Clock = systemCl
         // The key is chosen by the algorithm family and each key only accepts its own family, so an HS256 token
         // "signed" with the RSA public key never meets that key, and `none` matches no key at all.
         if (alg === 'HS256' && hmac) {
-          return identityFromClaims((await jwtVerify(token, hmac, { ...common, currentDate: new Date(clock.now()), algorithms: ['HS256'] })).payload)
+          return identityFromClaims((await jwtVerify(token, await hmac, { ...common, currentDate: new Date(clock.now()), algorithms: ['HS256'] })).payload)
         }
         if (alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg) && jwks) {
           return identityFromClaims((await jwtVerify(token, jwks, { ...common, currentDate: new Date(clock.now()), algorithms: ASYMMETRIC_ALGORITHMS })).payload)

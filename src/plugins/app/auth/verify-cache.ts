@@ -11,6 +11,8 @@ export interface CacheOptions {
   max: number
   /** How long a refusal (AUTH_FAILED) is remembered, so junk tokens repeated cost one call; 0: not at all. */
   failureTtlS?: number
+  /** A verifier that refuses tokens issued longer ago than this: an entry does not outlive that age either. */
+  maxTokenAgeS?: number
 }
 
 /** Clocks the lru-cache TTLs run on: ours, read on every check (a cached reading would miss a step of the clock). */
@@ -60,9 +62,11 @@ export function withCache (inner: TokenVerifier, opts: CacheOptions, clock: Cloc
       }
       stats.misses++
       const flight = inner.verify(token).then((identity) => {
-        // An entry never outlives the token: a cached proof must not let an expired token in.
-        const untilExpiry = identity.expiresAt === undefined ? Infinity : identity.expiresAt * 1000 - clock.now()
-        const ttl = Math.min(opts.ttlS * 1000, untilExpiry)
+        // An entry never outlives the token: a cached proof must not let an expired (or too old) token in.
+        const now = clock.now()
+        const untilExpiry = identity.expiresAt === undefined ? Infinity : identity.expiresAt * 1000 - now
+        const untilTooOld = opts.maxTokenAgeS === undefined || identity.issuedAt === undefined ? Infinity : (identity.issuedAt + opts.maxTokenAgeS) * 1000 - now
+        const ttl = Math.min(opts.ttlS * 1000, untilExpiry, untilTooOld)
         if (cache !== undefined && ttl >= 1) cache.set(key, identity, { ttl: Math.floor(ttl) })
         return identity
       }, (err: unknown) => {
