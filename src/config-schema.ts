@@ -80,7 +80,7 @@ export const EnvSchema = Type.Object({
   PUBLIC_WS_URL: Type.Optional(Type.String({ pattern: '^wss?://[^/?#@\\s]+/?$', description: 'Base of ticket URLs (ws:// or wss://, no path)' })),
 
   HISTORY_SIZE: int(1, 1_000_000, 2000, 'Events per user kept in the broker\'s hot history'),
-  HISTORY_TTL_S: int(1, 30 * 86400, 3600, 'Seconds an event stays in the hot history'),
+  HISTORY_TTL_S: int(1, 30 * 86400, 3600, 'Seconds a user\'s hot history is kept after their last event'),
   RETENTION_HOURS: int(1, 24 * 3650, 168, 'Events older than this are deleted from PostgreSQL'),
   RETENTION_INTERVAL_S: int(0, 86400, 300, 'Seconds between retention passes (0: never)'),
   MAX_CATCHUP_BACKLOG: int(16, 1_000_000, 10000, 'Live frames held for one socket while it catches up; past it the socket is closed (1013)'),

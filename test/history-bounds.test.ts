@@ -1,26 +1,25 @@
-// The hot history in Redis is bounded by count and by age, as HISTORY_SIZE and HISTORY_TTL_S say.
+// The hot history in Redis is bounded by count, and kept HISTORY_TTL_S after the user's last event.
 import t from 'tap'
-import { historyKeys } from '../src/plugins/app/fanout/broker.js'
+import { historyKey } from '../src/plugins/app/fanout/broker.js'
+import { createMemoryBroker } from '../src/plugins/app/fanout/memory-broker.js'
 import { build, isolate, redis } from './helper.js'
 
-t.test('the hot history keeps at most HISTORY_SIZE frames, none older than HISTORY_TTL_S', async (t) => {
+t.test('the hot history keeps at most HISTORY_SIZE frames, and lives HISTORY_TTL_S after the last event', async (t) => {
   const iso = isolate(t)
-  const gw = await build(t, iso, { HISTORY_SIZE: '3', HISTORY_TTL_S: '1' })
+  const gw = await build(t, iso, { HISTORY_SIZE: '3', HISTORY_TTL_S: '60' })
   const r = redis(t)
-  const [frames, ages] = historyKeys(iso.prefix, 'bounded')
+  const frames = historyKey(iso.prefix, 'bounded')
   const frame = (seq: number): string => `{"seq":${seq},"epoch":"e","type":"agent_thinking"}`
   for (let seq = 1; seq <= 5; seq++) await gw.app.broker.publishEvents([{ userId: 'bounded', seq, frame: frame(seq) }])
   t.same((await gw.app.broker.history('bounded', 1, 10)).map((f) => JSON.parse(f).seq), [3, 4, 5], 'the last 3 by count')
-  t.equal(await r.zcard(ages), 3, 'the age index is bounded too')
-
-  // Age is the subject here: rather than wait past it, the frames are made 1.1 s older where the broker keeps their
-  // publication times (the age index); one more publication then trims what has aged out.
-  const stamped = await r.zrange(ages, 0, -1, 'WITHSCORES')
-  for (let i = 0; i < stamped.length; i += 2) await r.zadd(ages, 'XX', Number(stamped[i + 1]) - 1100, stamped[i]!)
+  t.equal(await r.zcard(frames), 3, 'nothing beyond the count is kept')
+  // The key's life is the subject: shortened by hand, then renewed in full by the next event.
+  await r.pexpire(frames, 500)
   await gw.app.broker.publishEvents([{ userId: 'bounded', seq: 6, frame: frame(6) }])
-  t.same((await gw.app.broker.history('bounded', 1, 10)).map((f) => JSON.parse(f).seq), [6], 'frames older than 1 s are gone')
-  t.equal(await r.zcard(ages), 1)
-  t.ok(await r.pttl(frames) <= 1000, 'an idle user\'s history expires with the age limit')
+  const ttl = await r.pttl(frames)
+  t.ok(ttl > 59_000 && ttl <= 60_000, `each event renews the history's life to HISTORY_TTL_S (${ttl} ms)`)
+  t.same((await gw.app.broker.history('bounded', 1, 10)).map((f) => JSON.parse(f).seq), [4, 5, 6])
+  t.same(await r.keys(`${iso.prefix}hista:*`), [], 'no second key per user')
 })
 
 t.test('a group larger than one script call: every user\'s frames kept and published, in offset order, one group trimmed once', async (t) => {
@@ -48,9 +47,23 @@ t.test('a group larger than one script call: every user\'s frames kept and publi
   }
   t.equal([...heard.values()].reduce((n, l) => n + l.length, 0), 450, 'every event published once')
   // Republished as a relay would: nothing goes out twice, and what was missing does.
-  await r.zremrangebyscore(historyKeys(iso.prefix, 'grp-7')[0], 2, 2)
+  await r.zremrangebyscore(historyKey(iso.prefix, 'grp-7'), 2, 2)
   heard.clear()
   await gw.app.broker.publishEvents(events, true)
   await sub.ping()
   t.same([...heard.entries()], [[gw.app.fanout.channelOf('grp-7'), [2]]], 'ifMissing: only the offset missing from the history')
+})
+
+t.test('the in-process broker keeps the same bounds: count, and HISTORY_TTL_S after the last event', async (t) => {
+  let now = 1_000_000
+  const broker = createMemoryBroker(() => undefined, 't:', { size: 3, ttlMs: 60_000 }, () => now)
+  const frame = (seq: number): string => `{"seq":${seq}}`
+  for (let seq = 1; seq <= 5; seq++) await broker.publishEvents([{ userId: 'u', seq, frame: frame(seq) }])
+  t.same(await broker.history('u', 1, 10), [frame(3), frame(4), frame(5)], 'the last 3 by count')
+  now += 59_999
+  await broker.publishEvents([{ userId: 'u', seq: 6, frame: frame(6) }])
+  now += 59_999
+  t.same(await broker.history('u', 1, 10), [frame(4), frame(5), frame(6)], 'frames older than the TTL stay while the user is active')
+  now += 1
+  t.same(await broker.history('u', 1, 10), [], 'HISTORY_TTL_S after the last event the history is gone')
 })

@@ -5,7 +5,7 @@ export type BrokerMessageHandler = (channel: string, message: Buffer) => void
 export interface HistoryLimits {
   /** Most frames kept per user. */
   size: number
-  /** Longest a frame is kept, in milliseconds. */
+  /** How long a user's history is kept after their last event, in milliseconds. */
   ttlMs: number
 }
 
@@ -39,6 +39,6 @@ export function userChannel (prefix: string, userId: string): string {
   return `${prefix}user:{${userId}}`
 }
 
-export function historyKeys (prefix: string, userId: string): [frames: string, ages: string] {
-  return [`${prefix}hist:{${userId}}`, `${prefix}hista:{${userId}}`]
+export function historyKey (prefix: string, userId: string): string {
+  return `${prefix}hist:{${userId}}`
 }

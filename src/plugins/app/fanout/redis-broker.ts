@@ -1,23 +1,23 @@
 // Redis broker: a Lua script adds a group's events to their users' hot histories and PUBLISHes them; SUBSCRIBE per user channel.
 import type { RedisClient, RedisConnections } from '../../external/redis.js'
 import type { Broker, BrokerMessageHandler, HistoryLimits, PublishedFrame } from './broker.js'
-import { historyKeys, userChannel } from './broker.js'
+import { historyKey, userChannel } from './broker.js'
 
 // One script call stores and publishes the events of many users: per user, the frames join the hot history (score
-// seq), their ages are noted, the history is trimmed by size and age once, then the frames are PUBLISHed in offset
-// order. KEYS: per user, frames then ages. ARGV: size, ttlMs, nowMs, publish command, ifMissing, then per user its
-// channel, its count n, and n pairs of seq and frame. A user's keys and channel carry the user's hash tag: a call
-// for one user runs on Redis Cluster too.
+// seq), the history is trimmed by size once and its key's life renewed, then the frames are PUBLISHed in offset
+// order. KEYS: per user, the history. ARGV: size, ttlMs, publish command, ifMissing, then per user its channel, its
+// count n, and n pairs of seq and frame. A user's key and channel carry the user's hash tag: a call for one user
+// runs on Redis Cluster too. The history lives HISTORY_TTL_S after the user's last event, as Centrifugo's does:
+// no per-frame age to keep, which was half the script's work; an old frame served from it is the log's own bytes.
 const PUBLISH_EVENTS = `
 local size = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local publish = ARGV[4]
-local ifMissing = ARGV[5] == '1'
-local a = 6
+local publish = ARGV[3]
+local ifMissing = ARGV[4] == '1'
+local a = 5
 local published = 0
-for u = 1, #KEYS, 2 do
-  local frames, ages = KEYS[u], KEYS[u + 1]
+for u = 1, #KEYS do
+  local frames = KEYS[u]
   local channel = ARGV[a]
   local n = tonumber(ARGV[a + 1])
   a = a + 2
@@ -30,22 +30,12 @@ for u = 1, #KEYS, 2 do
       -- Published again (the relay after a lost publish): the frame replaces the one with its offset.
       redis.call('ZREMRANGEBYSCORE', frames, seq, seq)
       redis.call('ZADD', frames, seq, frame)
-      redis.call('ZADD', ages, now, seq)
       out[#out + 1] = frame
     end
   end
   if #out > 0 then
     redis.call('ZREMRANGEBYRANK', frames, 0, -(size + 1))
-    local old = redis.call('ZRANGEBYSCORE', ages, '-inf', now - ttl, 'LIMIT', 0, 256)
-    if #old > 0 then
-      local newest = 0
-      for _, s in ipairs(old) do if tonumber(s) > newest then newest = tonumber(s) end end
-      redis.call('ZREMRANGEBYSCORE', frames, '-inf', newest)
-      redis.call('ZREMRANGEBYSCORE', ages, '-inf', now - ttl)
-    end
-    redis.call('ZREMRANGEBYRANK', ages, 0, -(size + 1))
     redis.call('PEXPIRE', frames, ttl)
-    redis.call('PEXPIRE', ages, ttl)
     for _, frame in ipairs(out) do redis.call(publish, channel, frame) end
     published = published + #out
   end
@@ -59,7 +49,7 @@ const EVENTS_PER_CALL = 200
 /** The command `defineCommand` adds to the client: numkeys, then the keys, then the arguments. */
 interface WithPublishEvents {
   aegPublishEvents: (numKeys: number, ...args: Array<string | number>) => Promise<number>
-  aegPublishUserEvents: (frames: string, ages: string, ...args: Array<string | number>) => Promise<number>
+  aegPublishUserEvents: (frames: string, ...args: Array<string | number>) => Promise<number>
 }
 
 /** A group's events by user (first appearance order), each user's in the order given: its offsets ascending. */
@@ -80,9 +70,9 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   // The Buffer events: the frame's bytes go to the sockets as Redis delivered them.
   const messageEvent = sharded ? 'smessageBuffer' : 'messageBuffer'
   command.defineCommand('aegPublishEvents', { lua: PUBLISH_EVENTS })
-  // The same script for one user's keys, declared as two: a cluster client routes (and auto-pipelines) a command by
+  // The same script for one user's key, declared as one: a cluster client routes (and auto-pipelines) a command by
   // its declared keys, and with a variable count it would take arguments for keys.
-  command.defineCommand('aegPublishUserEvents', { lua: PUBLISH_EVENTS, numberOfKeys: 2 })
+  command.defineCommand('aegPublishUserEvents', { lua: PUBLISH_EVENTS, numberOfKeys: 1 })
   // defineCommand adds the method at run time (EVALSHA, falling back to EVAL once per connection).
   const scripted = command as RedisClient & WithPublishEvents
   const listener = (channel: Buffer, message: Buffer): void => onMessage(channel.toString(), message)
@@ -98,29 +88,28 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   if (subscriber.status === 'ready') connectedOnce = true
 
   /** The script's keys and arguments for some users' events. */
-  const script = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean, now: number): { keys: string[], args: Array<string | number> } => {
+  const script = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean): { keys: string[], args: Array<string | number> } => {
     const keys: string[] = []
-    const args: Array<string | number> = [limits.size, limits.ttlMs, now, publishCommand, ifMissing ? '1' : '0']
+    const args: Array<string | number> = [limits.size, limits.ttlMs, publishCommand, ifMissing ? '1' : '0']
     for (const [userId, mine] of users) {
-      keys.push(...historyKeys(prefix, userId))
+      keys.push(historyKey(prefix, userId))
       args.push(userChannel(prefix, userId), mine.length)
       for (const e of mine) args.push(e.seq, e.frame)
     }
     return { keys, args }
   }
-  const many = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean, now: number): Promise<number> => {
-    const { keys, args } = script(users, ifMissing, now)
+  const many = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean): Promise<number> => {
+    const { keys, args } = script(users, ifMissing)
     return scripted.aegPublishEvents(keys.length, ...keys, ...args)
   }
 
   const publishEvents = async (events: PublishedFrame[], ifMissing = false): Promise<void> => {
-    const now = Date.now()
     const users = [...byUser(events)]
     // A cluster runs a script on the node of its keys: there, one call per user.
     if (sharded) {
       await Promise.all(users.map(async (u) => {
-        const { keys: [frames, ages], args } = script([u], ifMissing, now)
-        await scripted.aegPublishUserEvents(frames!, ages!, ...args)
+        const { keys: [frames], args } = script([u], ifMissing)
+        await scripted.aegPublishUserEvents(frames!, ...args)
       }))
       return
     }
@@ -132,9 +121,9 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     for (const u of users) {
       chunk.push(u)
       size += u[1].length
-      if (size >= EVENTS_PER_CALL) { calls.push(many(chunk, ifMissing, now)); chunk = []; size = 0 }
+      if (size >= EVENTS_PER_CALL) { calls.push(many(chunk, ifMissing)); chunk = []; size = 0 }
     }
-    if (chunk.length > 0) calls.push(many(chunk, ifMissing, now))
+    if (chunk.length > 0) calls.push(many(chunk, ifMissing))
     await Promise.all(calls)
   }
 
@@ -142,7 +131,7 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     kind: 'redis',
     publishEvents,
     async history (userId, from, to) {
-      return await command.zrangebyscore(historyKeys(prefix, userId)[0], from, to)
+      return await command.zrangebyscore(historyKey(prefix, userId), from, to)
     },
     async publish (channel, message) {
       await (sharded ? command.spublish(channel, message) : command.publish(channel, message))
