@@ -2,7 +2,7 @@
 import t from 'tap'
 import { historyKey } from '../src/plugins/app/fanout/broker.js'
 import { createMemoryBroker } from '../src/plugins/app/fanout/memory-broker.js'
-import { build, isolate, redis } from './helper.js'
+import { build, isolate, redis, TestClock } from './helper.js'
 
 t.test('the hot history keeps at most HISTORY_SIZE frames, and lives HISTORY_TTL_S after the last event', async (t) => {
   const iso = isolate(t)
@@ -55,15 +55,15 @@ t.test('a group larger than one script call: every user\'s frames kept and publi
 })
 
 t.test('the in-process broker keeps the same bounds: count, and HISTORY_TTL_S after the last event', async (t) => {
-  let now = 1_000_000
-  const broker = createMemoryBroker(() => undefined, 't:', { size: 3, ttlMs: 60_000 }, () => now)
+  const clock = new TestClock(true)
+  const broker = createMemoryBroker(() => undefined, 't:', { size: 3, ttlMs: 60_000 }, clock)
   const frame = (seq: number): string => `{"seq":${seq}}`
   for (let seq = 1; seq <= 5; seq++) await broker.publishEvents([{ userId: 'u', seq, frame: frame(seq) }])
   t.same(await broker.history('u', 1, 10), [frame(3), frame(4), frame(5)], 'the last 3 by count')
-  now += 59_999
+  clock.advance(59_999)
   await broker.publishEvents([{ userId: 'u', seq: 6, frame: frame(6) }])
-  now += 59_999
+  clock.advance(59_999)
   t.same(await broker.history('u', 1, 10), [frame(4), frame(5), frame(6)], 'frames older than the TTL stay while the user is active')
-  now += 1
+  clock.advance(1)
   t.same(await broker.history('u', 1, 10), [], 'HISTORY_TTL_S after the last event the history is gone')
 })

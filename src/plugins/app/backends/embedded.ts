@@ -23,7 +23,7 @@ export function embeddedBackends ({ config, clock }: BackendContext): Backends {
     tickets: createMemoryTickets(undefined, clock),
     revocations: createMemoryRevocations(),
     socketCap: createMemorySocketCap(config.session.maxSocketsPerUser),
-    broker: (onMessage) => createMemoryBroker(onMessage, prefix, { size: history.size, ttlMs: history.ttlMs }),
+    broker: (onMessage) => createMemoryBroker(onMessage, prefix, { size: history.size, ttlMs: history.ttlMs }, clock),
     // The reference agent runs here and its events take the same path as a worker's.
     runQueue: (agent) => createMemoryRunQueue(agent)
   }
