@@ -55,7 +55,7 @@ const NO_TOKEN = 'no token: send Authorization: Bearer <jwt>, a subprotocol jwt.
 
 interface Verification { verifier: TokenVerifier, status: () => Omit<AuthStatus, 'mode'> }
 
-/** Remote mode: cache → single flight → breaker → HTTP. The cache sits first so cached users connect during an outage. */
+/** Remote mode: (the cache, added for every mode) → single flight → breaker → HTTP. */
 function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, log: FastifyBaseLogger, clock: Clock): Verification {
   // The gateway's own credentials with the auth service (AUTH_SERVICE_ID/SECRET), never ones it accepts itself.
   const remote = createRemoteVerifier(auth)
@@ -90,18 +90,20 @@ function remoteVerification (auth: Extract<AuthConfig, { mode: 'remote' }>, log:
     },
     close: guarded.close
   }
-  const cached = withCache(bounded, auth.cache, clock)
-  return { verifier: cached, status: () => ({ breaker: breaker.state, cache: { ...cached.stats, size: cached.size } }) }
+  return { verifier: bounded, status: () => ({ breaker: breaker.state }) }
 }
 
 function verification (config: Config, log: FastifyBaseLogger, clock: Clock): Verification {
   const auth = config.auth
-  if (auth.mode === 'remote') return remoteVerification(auth, log, clock)
-  const local = auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS, clock) : createLocalVerifier(auth, clock)
-  // Local verification is a WebCrypto job per token (an RSA one with a JWKS): a user's reconnects and second socket
-  // reuse the first one's verdict. Revocation is still checked at every connect, after the cache.
-  const cached = withCache(local, { ...auth.cache, maxTokenAgeS: MAX_TOKEN_AGE_S }, clock)
-  return { verifier: cached, status: () => ({ cache: { ...cached.stats, size: cached.size } }) }
+  const inner: Verification = auth.mode === 'remote'
+    ? remoteVerification(auth, log, clock)
+    : { verifier: auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS, clock) : createLocalVerifier(auth, clock), status: () => ({}) }
+  // First in every mode: a call to the auth service, or a WebCrypto job per token locally (an RSA one with a JWKS),
+  // is paid once per token; a user's reconnects and second socket reuse the verdict, and cached users connect during
+  // an auth outage. No entry outlives the token's exp or its 24 h age (the platform's auth service refuses older
+  // tokens too). Revocation is still checked at every connect, behind the cache.
+  const cached = withCache(inner.verifier, { ...auth.cache, maxTokenAgeS: MAX_TOKEN_AGE_S }, clock)
+  return { verifier: cached, status: () => ({ ...inner.status(), cache: { ...cached.stats, size: cached.size } }) }
 }
 
 export default fp<{ config: Config, clock: Clock }>(async (app, { config, clock }) => {
