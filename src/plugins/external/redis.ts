@@ -43,16 +43,12 @@ export async function quitWithTimeout (client: RedisClient, ms = 1000): Promise<
  * ioredis nor Node bounds this, hence by hand: a 'data' listener beside ioredis's parser, on every new stream.
  */
 export function oneReadPerTurn (client: Redis): void {
-  const bound = new WeakSet<object>()
+  // 'connect' comes once per new stream (a reconnect makes a new one). A paused stream emits no further 'data'
+  // until resumed, so each chunk schedules exactly one resume.
   client.on('connect', () => {
     const stream = client.stream
-    if (bound.has(stream)) return
-    bound.add(stream)
-    let paused = false
-    const resume = (): void => { paused = false; stream.resume() }
+    const resume = (): void => { stream.resume() }
     stream.on('data', () => {
-      if (paused) return
-      paused = true
       stream.pause()
       setImmediate(resume)
     })
