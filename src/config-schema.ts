@@ -11,6 +11,9 @@ export const EnvSchema = Type.Object({
   // Unset: loopback in the embedded mode (its dev tokens must not face a network), every interface in production mode.
   HOST: Type.Optional(Type.String({ minLength: 1, description: 'Address to listen on' })),
   PORT: int(0, 65535, 8080, 'Port to listen on (Cloud Run sets it)'),
+  // Node's default is 511: a reconnect storm beyond it has its SYNs dropped, and those clients wait out the kernel's
+  // retries (1, 3, 7 s). The kernel caps it at net.core.somaxconn.
+  LISTEN_BACKLOG: int(1, 65535, 4096, 'Connections the kernel queues for the server before it accepts them'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'Level of the JSON logs' }),
 

@@ -21,7 +21,7 @@ const S_TO_MS = 1000
 
 // Where each setting goes in Config; what needs more than a read (the mode, URLs, lists, the auth union) is below.
 const TABLES = {
-  top: { env: 'NODE_ENV', port: 'PORT', logLevel: 'LOG_LEVEL', keyPrefix: 'REDIS_KEY_PREFIX', metricsToken: 'METRICS_TOKEN', watchdogIntervalMs: 'WATCHDOG_INTERVAL_MS' },
+  top: { env: 'NODE_ENV', port: 'PORT', listenBacklog: 'LISTEN_BACKLOG', logLevel: 'LOG_LEVEL', keyPrefix: 'REDIS_KEY_PREFIX', metricsToken: 'METRICS_TOKEN', watchdogIntervalMs: 'WATCHDOG_INTERVAL_MS' },
   database: { schema: 'DATABASE_SCHEMA', poolMax: 'DATABASE_POOL_MAX', migrateOnBoot: 'MIGRATE_ON_BOOT' },
   session: { expiryWarningMs: 'TOKEN_EXPIRY_WARNING_MS', expiryGraceMs: 'TOKEN_EXPIRY_GRACE_MS', revocationTtlS: 'REVOCATION_TTL_S', maxSocketsPerUser: 'MAX_SOCKETS_PER_USER' },
   clientLimits: { windowMs: ['CLIENT_LIMIT_WINDOW_S', S_TO_MS], upgrades: 'CLIENT_UPGRADES_MAX', tickets: 'CLIENT_TICKETS_MAX', authFailures: 'CLIENT_AUTH_FAILURES_MAX' },

@@ -30,7 +30,7 @@ closeWithGrace({ delay: 8000 }, async ({ signal, err }) => {
 })
 
 try {
-  await app.listen({ host: config.host, port: config.port })
+  await app.listen({ host: config.host, port: config.port, backlog: config.listenBacklog })
 } catch (err) {
   app.log.fatal({ err }, 'cannot listen')
   process.exit(1)
