@@ -129,7 +129,7 @@ t.test('killed between commit and publish: the other instance publishes it from 
   await client.socket?.close()
 })
 
-t.test('a connect writes nothing, and sockets of one user connecting together share one read', async (t) => {
+t.test('a connect writes nothing; sockets of one user connecting together share one read, and connects close together share reads', async (t) => {
   const iso = isolate(t)
   const gw = await build(t, iso)
   const db = pgClient(t, iso.schema)
@@ -156,12 +156,17 @@ t.test('a connect writes nothing, and sockets of one user connecting together sh
   const newcomers = Array.from({ length: 10 }, (_, i) => new StreamClient(`newcomer-${i}`))
   const theirs = await Promise.all(newcomers.map((c) => c.connect(gw.ws)))
   t.ok(reads() <= 12, `then 10 new users, ${reads()} reads in all`)
+  // Connects arrive spread over the loop's turns: reads that follow each other closely wait a few ms for company.
+  const crowd = Array.from({ length: 40 }, (_, i) => new StreamClient(`crowd-${i}`))
+  const readBefore = reads()
+  await Promise.all(crowd.map((c) => c.connect(gw.ws)))
+  t.ok(reads() - readBefore <= 12, `40 users connecting together: ${reads() - readBefore} position reads`)
   t.same(statements.filter((s) => /\b(INSERT|UPDATE|DELETE)\b/i.test(s)), [], 'no statement that writes')
   t.same((await db.query('SELECT xmin::text, seq FROM user_streams WHERE user_id = $1', ['known'])).rows[0], before, 'the known user\'s row untouched')
   t.equal(Number((await db.query('SELECT count(*) AS n FROM user_streams')).rows[0].n), 1, 'no row for the newcomers')
   t.equal(theirs[0]!.data?.epoch, welcomes[0]!.data?.epoch, 'a newcomer is in the database\'s epoch')
   const epoch = theirs[0]!.data?.epoch
-  await Promise.all([...same, ...newcomers].map((c) => c.socket?.close()))
+  await Promise.all([...same, ...newcomers, ...crowd].map((c) => c.socket?.close()))
 
   // A newcomer's first event starts their stream in the epoch their welcome named.
   const newcomer = new StreamClient('newcomer-0')
