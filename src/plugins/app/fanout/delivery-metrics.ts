@@ -23,16 +23,18 @@ const TIMESTAMP = /"timestamp":(\d+(?:\.\d+)?)/
 const SAMPLE_EVERY = 16
 
 export class DeliveryMetrics implements DeliveryObserver {
-  private readonly frames: CounterMetric
   private readonly latency: HistogramMetric
   private readonly resumes: CounterMetric
   private readonly closes: CounterMetric
-  /** One child counter per type, looked up once. */
-  private readonly byType = new Map<string, { inc: (value?: number) => void }>()
+  /**
+   * Frames out by type, kept here and read at scrape time: a prom-client counter hashes its labels on every inc,
+   * which at 10,000 messages a second was a visible share of the delivery path.
+   */
+  private readonly byType: Record<string, number> = Object.create(null) as Record<string, number>
   private n = 0
 
   constructor (metrics: Metrics) {
-    this.frames = metrics.counter('aeg_frames_delivered_total', 'Stream frames written to sockets, by type', ['type'])
+    metrics.countedBy('aeg_frames_delivered_total', 'Stream frames written to sockets, by type', 'type', () => this.byType)
     this.latency = metrics.histogram('aeg_delivery_latency_seconds',
       'From the event\'s timestamp (ingest time unless the producer set it) to its delivery on this instance; sampled 1 in 16',
       [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
@@ -43,9 +45,7 @@ export class DeliveryMetrics implements DeliveryObserver {
   delivered (message: Buffer, count: number): void {
     if (count === 0) return
     const type = typeOf(message)
-    let child = this.byType.get(type)
-    if (child === undefined) { child = this.frames.labels(type); this.byType.set(type, child) }
-    child.inc(count)
+    this.byType[type] = (this.byType[type] ?? 0) + count
     if (++this.n % SAMPLE_EVERY !== 0) return
     const ts = TIMESTAMP.exec(message.toString('latin1', 0, 256))
     if (ts) this.latency.observe(Math.max(0, Date.now() / 1000 - Number(ts[1])))
