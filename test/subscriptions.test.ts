@@ -50,3 +50,33 @@ t.test('a socket that reconnects while the unsubscribe is in flight is subscribe
   await gone(gw, 'erin')
   t.same(await r.pubsub('NUMSUB', channel), [channel, 0], 'unsubscribed at the end')
 })
+
+t.test('the subscribes and unsubscribes of one turn go as one command each', async (t) => {
+  const iso = isolate(t)
+  const gw = await build(t, iso)
+  const r = redis(t)
+  const subscriber = gw.app.redis!.subscriber
+  const calls: Array<[string, number]> = []
+  for (const name of ['subscribe', 'unsubscribe'] as const) {
+    const original = subscriber[name].bind(subscriber) as (...channels: string[]) => Promise<unknown>
+    Object.assign(subscriber, { [name]: async (...channels: string[]) => { calls.push([name, channels.length]); return await original(...channels) } })
+    t.teardown(() => { Object.assign(subscriber, { [name]: original }) })
+  }
+  const N = 30
+  const clients = await Promise.all(Array.from({ length: N }, async (_, i) => await Client.as(gw.ws, `turn-${i}`)))
+  const mine = new Set(Array.from({ length: N }, (_, i) => gw.app.fanout.channelOf(`turn-${i}`)))
+  const channels = async (): Promise<string[]> => ((await r.pubsub('CHANNELS', `${iso.prefix}*`)) as string[]).filter((c) => mine.has(c))
+  t.equal((await channels()).length, N, 'every user subscribed')
+  const subscribes = calls.filter(([name]) => name === 'subscribe')
+  t.equal(subscribes.reduce((n, [, count]) => n + count, 0), N, 'each channel once')
+  // Connects come spread over turns (so do most of a storm's subscribes: one per user): no bound asserted here.
+  t.ok(subscribes.length <= N, `${N} users in ${subscribes.length} SUBSCRIBE commands`)
+
+  // Closed together, as a deploy's drop does: the server sees them in one turn.
+  for (const c of clients) c.socket.terminate()
+  await Promise.all(Array.from({ length: N }, async (_, i) => { await gone(gw, `turn-${i}`) }))
+  t.same(await channels(), [], 'every channel dropped')
+  const unsubscribes = calls.filter(([name]) => name === 'unsubscribe')
+  t.equal(unsubscribes.reduce((n, [, count]) => n + count, 0), N)
+  t.ok(unsubscribes.length <= 3, `${N} sockets closed at once: ${unsubscribes.length} UNSUBSCRIBE command(s)`)
+})

@@ -1,4 +1,5 @@
 // Redis broker: a Lua script adds a group's events to their users' hot histories and PUBLISHes them; SUBSCRIBE per user channel.
+import DataLoader from 'dataloader'
 import type { RedisClient, RedisConnections } from '../../external/redis.js'
 import type { Broker, BrokerMessageHandler, HistoryLimits, PublishedFrame } from './broker.js'
 import { historyKey, userChannel } from './broker.js'
@@ -87,6 +88,18 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   })
   if (subscriber.status === 'ready') connectedOnce = true
 
+  // SUBSCRIBE and UNSUBSCRIBE take many channels, and ioredis does not auto-pipeline them: the calls of one turn of
+  // the loop go as one command and one write instead of one each. A turn, not a tick: each socket that opens or
+  // closes is an I/O callback of its own, and a storm's thousands come in the same turn. A cluster's shard channels
+  // live on different nodes: there, one call per channel.
+  const batched = (run: (channels: string[]) => Promise<unknown>): DataLoader<string, undefined> =>
+    new DataLoader(async (channels) => {
+      await run([...new Set(channels)])
+      return channels.map(() => undefined)
+    }, { cache: false, maxBatchSize: 1000, batchScheduleFn: (dispatch) => setImmediate(dispatch) })
+  const subscribes = batched(async (channels) => await subscriber.subscribe(...channels))
+  const unsubscribes = batched(async (channels) => await subscriber.unsubscribe(...channels))
+
   /** The script's keys and arguments for some users' events. */
   const script = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean): { keys: string[], args: Array<string | number> } => {
     const keys: string[] = []
@@ -137,10 +150,10 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
       await (sharded ? command.spublish(channel, message) : command.publish(channel, message))
     },
     async subscribe (channel) {
-      await (sharded ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel))
+      await (sharded ? subscriber.ssubscribe(channel) : subscribes.load(channel))
     },
     async unsubscribe (channel) {
-      await (sharded ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel))
+      await (sharded ? subscriber.sunsubscribe(channel) : unsubscribes.load(channel))
     },
     async ping () {
       if (subscriber.status !== 'ready') throw new Error(`subscriber ${subscriber.status}`)
