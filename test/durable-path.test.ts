@@ -157,10 +157,12 @@ t.test('a connect writes nothing; sockets of one user connecting together share 
   const theirs = await Promise.all(newcomers.map((c) => c.connect(gw.ws)))
   t.ok(reads() <= 12, `then 10 new users, ${reads()} reads in all`)
   // Connects arrive spread over the loop's turns: reads that follow each other closely wait a few ms for company.
+  // Without the linger, each of these connects was about a read of its own (27 to 30 of 40); with it, 7 on a quiet
+  // machine and 13 on a busy one: the bound is half, which only sharing meets.
   const crowd = Array.from({ length: 40 }, (_, i) => new StreamClient(`crowd-${i}`))
   const readBefore = reads()
   await Promise.all(crowd.map((c) => c.connect(gw.ws)))
-  t.ok(reads() - readBefore <= 12, `40 users connecting together: ${reads() - readBefore} position reads`)
+  t.ok(reads() - readBefore < 20, `40 users connecting together: ${reads() - readBefore} position reads`)
   t.same(statements.filter((s) => /\b(INSERT|UPDATE|DELETE)\b/i.test(s)), [], 'no statement that writes')
   t.same((await db.query('SELECT xmin::text, seq FROM user_streams WHERE user_id = $1', ['known'])).rows[0], before, 'the known user\'s row untouched')
   t.equal(Number((await db.query('SELECT count(*) AS n FROM user_streams')).rows[0].n), 1, 'no row for the newcomers')
