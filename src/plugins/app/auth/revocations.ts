@@ -1,5 +1,6 @@
 // Revoked users and token ids, remembered so a revoked token cannot simply reconnect: in Redis (all instances) or memory.
 import { LRUCache } from 'lru-cache'
+import { lingering } from '../../../linger.js'
 import type { RedisClient } from '../../external/redis.js'
 import type { Identity } from './identity.js'
 
@@ -26,17 +27,19 @@ export function createRedisRevocations (redis: RedisClient, prefix: string): Rev
   // The braces hash-tag the user, as the user's channel does.
   const userKey = (userId: string): string => `${prefix}auth:revoked:user:{${userId}}`
   const jtiKey = (jti: string): string => `${prefix}auth:revoked:jti:${jti}`
+  // Every connect reads these: the reads of connects close together leave in one write (and one read for Redis).
+  const get = lingering((key: string) => redis.get(key))
   return {
     async record (target, atMs, ttlS) {
       if ('userId' in target) await redis.set(userKey(target.userId), String(atMs), 'EX', ttlS)
       else await redis.set(jtiKey(target.jti), String(atMs), 'EX', ttlS)
     },
     async isRevoked (identity) {
-      // Two GETs, not one MGET: the keys live in different hash slots on a cluster. Auto-pipelining still sends
-      // them in one write to a single server; a token without jti only checks its user.
+      // Two GETs, not one MGET: the keys live in different hash slots on a cluster. A token without jti only
+      // checks its user.
       const [user, jti] = await Promise.all([
-        redis.get(userKey(identity.userId)),
-        identity.jti === undefined ? Promise.resolve(null) : redis.get(jtiKey(identity.jti))
+        get(userKey(identity.userId)),
+        identity.jti === undefined ? Promise.resolve(null) : get(jtiKey(identity.jti))
       ])
       const userAt = user === null ? undefined : Number(user)
       return revokedBy(identity, userAt, jti !== null)

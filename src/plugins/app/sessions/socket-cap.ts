@@ -2,6 +2,7 @@
 
 // Why a sorted set scored by lease expiry: each instance renews its sockets' leases while they live, so a crashed
 // instance's sockets stop counting once their leases lapse. A plain counter (INCR/DECR) would keep them forever.
+import { lingering } from '../../../linger.js'
 import type { RedisClient, Result } from '../../external/redis.js'
 
 export interface SocketCap {
@@ -77,10 +78,12 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
   }
   const timer = setInterval(() => { renew().catch(opts.onError) }, Math.max(10, Math.floor(leaseMs / 3)))
   timer.unref()
+  // Every connect takes a slot: the takes of connects close together leave in one write.
+  const take = lingering(([userId, connId]: [string, string]) => redis.aegCapAcquire(capKey(opts.prefix, userId), member(connId), opts.max, leaseMs))
 
   return {
     async acquire (userId, connId) {
-      const ok = await redis.aegCapAcquire(capKey(opts.prefix, userId), member(connId), opts.max, leaseMs) === 1
+      const ok = await take([userId, connId]) === 1
       if (ok) {
         const set = local.get(userId) ?? new Set()
         set.add(connId)

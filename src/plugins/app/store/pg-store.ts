@@ -1,6 +1,7 @@
 // PostgreSQL event log: a group of units planned on one read and stored by one call (append_events); reads batched.
 import DataLoader from 'dataloader'
 import type { AgentEvent } from '../../../events/envelope.js'
+import { lingerSchedule } from '../../../linger.js'
 import { isDatabaseError, type PgPool } from '../../external/postgres.js'
 import { dropPartitions, ensurePartitions } from './partitions.js'
 import { RunPlanner, type KnownRun } from './runs.js'
@@ -29,8 +30,6 @@ const APPEND = {
 const POSITIONS = { name: 'aeg_positions', text: 'SELECT user_id, seq, epoch FROM user_streams WHERE user_id = ANY ($1::text[])' }
 
 const EVENT_COLUMNS = 'e.seq, s.epoch, e.body'
-/** How long a position read waits for others when reads come close together (see createPgStore). */
-const POSITION_LINGER_MS = 5
 
 // SQLSTATE classes that can be about a statement's data: 22 data exception, 23 integrity constraint, 54 program
 // limit exceeded (a row or an index entry too large). Anything else — the connection, the server's state, or a
@@ -96,22 +95,14 @@ export function createPgStore (pool: PgPool): EventStore {
     epoch ??= pool.query<{ epoch: string }>('SELECT epoch FROM stream_epoch').then((r) => r.rows[0]!.epoch)
     return await epoch.catch((err: unknown) => { epoch = undefined; throw err })
   }
-  // Sockets connecting at about the same time share one read. One read per tick was about one per socket (connects
-  // arrive spread over the loop's turns), and a read costs the gateway about 250 µs of CPU, half of a connect's
-  // extra over a bare socket: so once reads follow each other closely, the next one lingers a few ms for company
-  // (Kafka's linger.ms), and 10 to 15 sockets share it. A lone connect is read at once.
-  let lastRead = -Infinity
-  const schedule = (run: () => void): void => {
-    const go = (): void => { lastRead = performance.now(); run() }
-    if (performance.now() - lastRead < POSITION_LINGER_MS) setTimeout(go, POSITION_LINGER_MS)
-    else setImmediate(go)
-  }
+  // Sockets connecting at about the same time share one read: a read costs the gateway about 250 µs of CPU, half
+  // of a connect's extra over a bare socket, so reads that follow each other closely linger for company.
   const positions = new DataLoader<string, StreamPosition>(async (users) => {
     const { rows } = await pool.query<{ user_id: string, seq: string, epoch: string }>({ ...POSITIONS, values: [[...new Set(users)]] })
     const found = new Map(rows.map((r) => [r.user_id, { seq: Number(r.seq), epoch: r.epoch }]))
     const start = found.size === users.length ? '' : await dbEpoch()
     return users.map((u) => found.get(u) ?? { seq: 0, epoch: start })
-  }, { cache: false, batchScheduleFn: schedule })
+  }, { cache: false, batchScheduleFn: lingerSchedule() })
   const reading = new Map<string, Promise<StreamPosition>>()
 
   async function appendOnce (units: AgentEvent[][], ids: string[], runIds: string[]): Promise<{ outcomes: UnitOutcome[], outboxId?: string } | undefined> {
