@@ -1,5 +1,6 @@
 // Redis broker: a Lua script adds a group's events to their users' hot histories and PUBLISHes them; SUBSCRIBE per user channel.
 import DataLoader from 'dataloader'
+import { lingerSchedule } from '../../../linger.js'
 import type { RedisClient, RedisConnections } from '../../external/redis.js'
 import type { Broker, BrokerMessageHandler, HistoryLimits, PublishedFrame } from './broker.js'
 import { historyKey, userChannel } from './broker.js'
@@ -88,15 +89,15 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   })
   if (subscriber.status === 'ready') connectedOnce = true
 
-  // SUBSCRIBE and UNSUBSCRIBE take many channels, and ioredis does not auto-pipeline them: the calls of one turn of
-  // the loop go as one command and one write instead of one each. A turn, not a tick: each socket that opens or
-  // closes is an I/O callback of its own, and a storm's thousands come in the same turn. A cluster's shard channels
-  // live on different nodes: there, one call per channel.
+  // SUBSCRIBE and UNSUBSCRIBE take many channels, and ioredis does not auto-pipeline them: the calls that come close
+  // together go as one command and one write instead of one each. Each socket that opens or closes is an I/O
+  // callback of its own, so a batch per tick would be a batch per socket; calls that follow a batch closely linger
+  // for company. A cluster's shard channels live on different nodes: there, one call per channel.
   const batched = (run: (channels: string[]) => Promise<unknown>): DataLoader<string, undefined> =>
     new DataLoader(async (channels) => {
       await run([...new Set(channels)])
       return channels.map(() => undefined)
-    }, { cache: false, maxBatchSize: 1000, batchScheduleFn: (dispatch) => setImmediate(dispatch) })
+    }, { cache: false, maxBatchSize: 1000, batchScheduleFn: lingerSchedule() })
   const subscribes = batched(async (channels) => await subscriber.subscribe(...channels))
   const unsubscribes = batched(async (channels) => await subscriber.unsubscribe(...channels))
 
