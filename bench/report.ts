@@ -65,6 +65,8 @@ export interface Summary {
   foreignCores: number
   cleanRuns: number
   connectS: number
+  /** Both servers' CPU per connected socket over the connect phase (µs). */
+  connectServerUs: number
   /** Worse server per run: median of the p99s, and the highest max of any run. */
   loopP99: number
   loopMax: number
@@ -107,6 +109,7 @@ export function summarize (results: RoundResult[]): Summary[] {
       foreignCores: m((r) => r.foreignCores),
       cleanRuns: rs.filter((r) => r.clean).length,
       connectS: m((r) => r.connectS),
+      connectServerUs: m((r) => r.connectServerUs),
       loopP99: m((r) => worstLoopDelay(r).p99),
       loopMax: Math.max(...rs.map((r) => worstLoopDelay(r).max)),
       storedPerS: m((r) => r.storedEvents / ((r.windowEndUs - r.windowStartUs) / 1e6)),
@@ -122,11 +125,11 @@ export function summaryTable (summaries: Summary[], scenario: Scenario): string 
     s.stack, String(s.runs), f(s.rate, 0), f(s.eventsPerS, 0), f(s.messagesPerS, 0), f(s.p50, 2), f(s.p95, 2), f(s.p99, 2), f(s.max, 1),
     `${f(s.lost, 0)}/${s.duplicates}`, f(s.rssIdle, 1), f(s.rssLoad, 1),
     `${f(s.serverUs, 2)} (${s.serverUsAll.map((x) => f(x, 1)).join(', ')})`, f(s.redisUs, 2), f(s.postgresUs, 2), f(s.publisherUs, 2), f(s.loadgenUs, 2), f(s.allUs, 2),
-    f(s.loopP99, 1), f(s.loopMax, 1), f(s.connectS, 1), f(s.foreignCores * 100, 0), `${s.cleanRuns}/${s.runs}`
+    f(s.loopP99, 1), f(s.loopMax, 1), f(s.connectS, 1), f(s.connectServerUs, 0), f(s.foreignCores * 100, 0), `${s.cleanRuns}/${s.runs}`
   ])
   return table(['stack', 'runs', 'R ev/s', 'delivered ev/s', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'lost/dup',
     'RSS idle KB/sock', 'RSS load KB/sock', 'server µs/msg median (each run)', 'redis µs/msg', 'postgres µs/msg', 'publisher µs/msg', 'loadgen µs/msg', 'all µs/msg',
-    'loop delay p99 ms', 'loop delay max ms', 'connect s', 'others % core', 'clean'], rows)
+    'loop delay p99 ms', 'loop delay max ms', 'connect s', 'connect server µs/socket', 'others % core', 'clean'], rows)
 }
 
 /** The durable path: what was stored and delivered, how fast, and what each stored event cost gateways, PostgreSQL and Redis. */

@@ -18,6 +18,8 @@ export interface RoundResult {
   closedSockets: number
   /** Seconds until every socket of the session had its welcome (the slower load generator). */
   connectS: number
+  /** Both servers' CPU over the connect phase, per connected socket (µs): what a connect costs, whatever the load generators' share of the cores. */
+  connectServerUs: number
   rssIdleKbPerSocket: number
   rssLoadKbPerSocket: number
   /** Microseconds of CPU per delivered message, per role, over the measured window. */

@@ -41,6 +41,8 @@ export class Session {
   connected = 0
   connectFailed = 0
   connectS = 0
+  /** Both servers' CPU over the connect phase, per connected socket (µs). */
+  connectServerUs = 0
   /** The connect phase on the monotonic clock the profiles use (µs): profile mode summarizes it on its own. */
   connectWindow = { startUs: 0, endUs: 0 }
   /** Gateway: each user's stream position, from the welcome frames, then as the fanout rounds left it. */
@@ -72,6 +74,8 @@ export class Session {
     const addresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${2 + ((o.addressOffset * 8 + i) % 250)}`)
     const servers = this.running.servers.map((s) => ({ url: s.ws }))
     const connectStartUs = nowUs()
+    const serversCpu = (): number => this.serverPids().reduce((sum, pid) => sum + cpuUs(pid), 0)
+    const serversCpu0 = serversCpu()
     const replies = await Promise.all(plan.map(async (sockets, i) => {
       const lg = spawnChild(`loadgen-${i}`, process.execPath, [join(dist, 'loadgen.js')], { logFile: log(`loadgen-${i}`), ipc: true, env: process.env })
       this.loadgens.push(lg)
@@ -82,6 +86,8 @@ export class Session {
     }))
     this.connectS = Math.max(...replies.map((r) => r.elapsedMs)) / 1000
     this.connectWindow = { startUs: connectStartUs, endUs: nowUs() }
+    const connectedNow = replies.reduce((n, r) => n + r.ok, 0)
+    this.connectServerUs = (serversCpu() - serversCpu0) / Math.max(1, connectedNow)
     for (const r of replies) {
       r.positions.seq.forEach((seq, u) => {
         if (seq !== null && seq >= (this.streams.seq[u] ?? -1)) { this.streams.seq[u] = seq; this.streams.epoch[u] = r.positions.epoch[u] ?? '' }
@@ -224,6 +230,7 @@ export class Session {
       duplicates,
       closedSockets,
       connectS: this.connectS,
+      connectServerUs: this.connectServerUs,
       storedEvents,
       cpuUsPerStored,
       deadLettered,

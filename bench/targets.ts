@@ -72,7 +72,7 @@ export function judge (o: Options, summaries: Summary[], saturation: SaturationR
       `${r2(gw.serverUs / base.serverUs)} x (${r2(gw.serverUs)} vs ${r2(base.serverUs)} µs, medians of ${gw.runs}/${base.runs} runs); ` +
       `paired per repetition ${paired.each.map(r2).join(', ')}, median ${r2(paired.median)}${fanoutScale}`)
     const connect = gw.connectS / base.connectS
-    push('fanout', 'sockets connected in <= 1.5 x baseline time', yes(connect <= 1.5), `${r2(connect)} x (${gw.connectS.toFixed(1)} vs ${base.connectS.toFixed(1)} s)${fanoutScale}`)
+    push('fanout', 'sockets connected in <= 1.5 x baseline time', yes(connect <= 1.5), `${r2(connect)} x (${gw.connectS.toFixed(1)} vs ${base.connectS.toFixed(1)} s; servers' CPU per connect ${gw.connectServerUs.toFixed(0)} vs ${base.connectServerUs.toFixed(0)} µs)${fanoutScale}`)
     push('fanout', 'RSS/socket idle <= 1.25 x baseline', yes(gw.rssIdle / base.rssIdle <= 1.25), `${r2(gw.rssIdle / base.rssIdle)} x (${gw.rssIdle.toFixed(1)} vs ${base.rssIdle.toFixed(1)} KB)${fanoutScale}`)
     push('fanout', 'RSS/socket under load <= 1.25 x baseline', yes(gw.rssLoad / base.rssLoad <= 1.25), `${r2(gw.rssLoad / base.rssLoad)} x (${gw.rssLoad.toFixed(1)} vs ${base.rssLoad.toFixed(1)} KB)${fanoutScale}`)
   } else {
