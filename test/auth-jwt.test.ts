@@ -38,10 +38,14 @@ t.test('HS256 with JWT_SECRET: platform tokens in, every other shape out, no net
   for (const [name, jwt] of cases) await t.test(name, (t) => expectRefused(t, `${gw.ws}/ws`, bearer(jwt)).then(() => {}))
 })
 
-t.test('a verified token is remembered, never past its expiry or its 24 h age; revocation still applies', async (t) => {
+t.test('with a JWKS, a verified token is remembered, never past its expiry or its 24 h age; revocation still applies', async (t) => {
   const clock = new TestClock()
-  const gw = await build(t, isolate(t), { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, JWT_CLOCK_SKEW_S: '0' }, logs.logger, { clock })
-  const brief = await mint({ key: SECRET, sub: 'brief', ttlS: 5 })
+  const key = await signingKey('ES256', 'cache-1')
+  const jwks = await startJwksServer([key])
+  t.teardown(() => jwks.close())
+  const gw = await build(t, isolate(t), { AUTH_MODE: 'jwt', JWT_JWKS_URL: jwks.url, JWT_CLOCK_SKEW_S: '0' }, logs.logger, { clock })
+  const nowAt = (): number => Math.floor(clock.now() / 1000)
+  const brief = await withKey(key, 'brief', { now: nowAt(), ttlS: 5 })
   await (await connect(gw, brief)).close()
   await (await connect(gw, brief)).close()
   t.match(gw.app.auth.status().cache, { hits: 1, misses: 1 }, 'the second connect verified nothing')
@@ -50,16 +54,30 @@ t.test('a verified token is remembered, never past its expiry or its 24 h age; r
   t.match(gw.app.auth.status().cache, { misses: 2 }, 'past its exp the token was verified again, and refused')
 
   // Issued 23 h 59 min 58 s ago with a long exp: the cache must not keep it in past its 24 h age.
-  const old = await mint({ key: SECRET, sub: 'old', now: Math.floor(clock.now() / 1000) - (24 * 3600 - 2), ttlS: 48 * 3600 })
+  const old = await withKey(key, 'old', { now: nowAt() - (24 * 3600 - 2), ttlS: 48 * 3600 })
   await gw.app.auth.verify(old)
   clock.advance(3000)
   await t.rejects(gw.app.auth.verify(old), { code: 'AUTH_FAILED' }, 'too old now, though the cache took it a moment ago')
 
   // Issued before the revocation, which takes the wall clock's time.
-  const kept = await mint({ key: SECRET, sub: 'kept', now: Math.floor(Date.now() / 1000) - 10 })
+  const kept = await withKey(key, 'kept', { now: Math.floor(Date.now() / 1000) - 10 })
   await gw.app.auth.verify(kept)
   await gw.app.sessions.revoke({ userId: 'kept' })
   await t.rejects(gw.app.auth.verify(kept), { code: 'AUTH_FAILED' }, 'a revoked token is refused even with its verdict cached')
+})
+
+t.test('HS256 alone is verified at every connect, with no cache in front, and the clock decides its expiry', async (t) => {
+  const clock = new TestClock()
+  const gw = await build(t, isolate(t), { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, JWT_CLOCK_SKEW_S: '0' }, logs.logger, { clock })
+  t.equal(gw.app.auth.status().cache, undefined, 'no cache')
+  const brief = await mint({ key: SECRET, sub: 'brief', now: Math.floor(clock.now() / 1000), ttlS: 5 })
+  await (await connect(gw, brief)).close()
+  clock.advance(6000)
+  await expectRefused(t, `${gw.ws}/ws`, bearer(brief))
+  const old = await mint({ key: SECRET, sub: 'old', now: Math.floor(clock.now() / 1000) - (24 * 3600 - 2), ttlS: 48 * 3600 })
+  await gw.app.auth.verify(old)
+  clock.advance(3000)
+  await t.rejects(gw.app.auth.verify(old), { code: 'AUTH_FAILED' }, 'past its 24 h age by the injected clock')
 })
 
 t.test('the clock skew is configurable', async (t) => {

@@ -210,16 +210,19 @@ class SocketSession implements ExpiryHandlers {
 
 /** Serves one authenticated socket; the registry stays the only writer. */
 export function serveSocket (app: FastifyInstance, opts: SessionOptions, socket: WebSocket, request: FastifyRequest, identity: Identity): void {
-  // @fastify/websocket's own error listener holds the upgrade request and reply for the socket's whole life
-  // (with the token in their headers); ours holds neither, so they can be collected once the upgrade is done.
-  socket.removeAllListeners('error')
-  // Nor the ServerResponse it gave the TCP socket: the upgrade is over.
-  detachUpgradeResponse(socket)
   const wanted = parseResume(request.query as Record<string, unknown>)
   const session = new SocketSession(app, opts, socket, identity, request.id)
+  // @fastify/websocket's own error listener holds the upgrade request and reply for the socket's whole life
+  // (with the token in their headers); ours holds neither, so they can be collected once the upgrade is done.
+  // Ours is added before theirs goes: removing an event's only listener deletes its key, which turns the
+  // socket's listener table into a dictionary (256 B more per socket).
+  const theirs = socket.listeners('error') as Array<(err: Error) => void>
+  socket.on('error', (err) => session.conn.log.debug({ err: { message: err.message } }, 'socket error'))
+  for (const listener of theirs) socket.removeListener('error', listener)
+  // Nor the ServerResponse it gave the TCP socket: the upgrade is over.
+  detachUpgradeResponse(socket)
   socket.on('message', (data, isBinary) => session.onMessage(data, isBinary))
   socket.on('close', () => session.onClose())
-  socket.on('error', (err) => session.conn.log.debug({ err: { message: err.message } }, 'socket error'))
   session.start(wanted).catch((err: unknown) => {
     session.conn.log.error({ err }, 'websocket registration failed')
     app.registry.refuse(socket, errorMessage('INTERNAL_ERROR', 'could not register this socket, reconnect'), 'INTERNAL_ERROR')

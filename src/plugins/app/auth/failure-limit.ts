@@ -19,10 +19,13 @@ export class FailureLimit {
     this.now = opts.now ?? Date.now
   }
 
-  /** Seconds until `address` may try again, or undefined when it may try now. */
-  blocked (address: string): number | undefined {
-    if (this.opts.max === 0) return undefined
-    const w = this.windows.get(address)
+  /**
+   * Seconds until the address may try again, or undefined when it may try now. Takes the address lazily: with no
+   * failures on record (the usual case) it is never read, and a socket whose peer address was read keeps it.
+   */
+  blocked (address: () => string): number | undefined {
+    if (this.opts.max === 0 || this.windows.size === 0) return undefined
+    const w = this.windows.get(address())
     const now = this.now()
     if (w === undefined || w.resetAt <= now || w.count < this.opts.max) return undefined
     return Math.max(1, Math.ceil((w.resetAt - now) / 1000))

@@ -98,10 +98,13 @@ function verification (config: Config, log: FastifyBaseLogger, clock: Clock): Ve
   const inner: Verification = auth.mode === 'remote'
     ? remoteVerification(auth, log, clock)
     : { verifier: auth.mode === 'dev' ? createDevVerifier(auth.secret, auth.clockSkewS, clock) : createLocalVerifier(auth, clock), status: () => ({}) }
-  // First in every mode: a call to the auth service, or a WebCrypto job per token locally (an RSA one with a JWKS),
-  // is paid once per token; a user's reconnects and second socket reuse the verdict, and cached users connect during
-  // an auth outage. No entry outlives the token's exp or its 24 h age (the platform's auth service refuses older
-  // tokens too). Revocation is still checked at every connect, behind the cache.
+  // First where verifying costs: a call to the auth service, or a public-key verification with a JWKS, is paid once
+  // per token; a user's reconnects and second socket reuse the verdict, and cached users connect during an auth
+  // outage. No entry outlives the token's exp or its 24 h age (the platform's auth service refuses older tokens
+  // too). Revocation is still checked at every connect, behind the cache. HS256 alone (dev, or jwt without a key
+  // set) has none: its HMAC costs what the cache's own SHA-256 of the token does, and an entry held about 170 B
+  // per token for nothing.
+  if (auth.mode === 'dev' || (auth.mode === 'jwt' && !auth.jwksUrl)) return inner
   const cached = withCache(inner.verifier, { ...auth.cache, maxTokenAgeS: MAX_TOKEN_AGE_S }, clock)
   return { verifier: cached, status: () => ({ ...inner.status(), cache: { ...cached.stats, size: cached.size } }) }
 }
@@ -127,7 +130,7 @@ export default fp<{ config: Config, clock: Clock }>(async (app, { config, clock 
   // An address that keeps presenting bad tokens is refused before any verification until its window ends.
   const failures = new FailureLimit({ max: config.clientLimits.authFailures, windowMs: config.clientLimits.windowMs })
   async function limited (request: FastifyRequest, attempt: () => Promise<Identity>): Promise<Identity> {
-    const wait = failures.blocked(request.ip)
+    const wait = failures.blocked(() => request.ip)
     if (wait !== undefined) throw new AuthRateLimited(wait)
     try {
       return await attempt()
