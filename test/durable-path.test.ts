@@ -163,7 +163,7 @@ t.test('a connect writes nothing; sockets of one user connecting together share 
   // are counted on the command connection's socket. Without the linger, 39 for 40 connects; with it, 9.
   const crowd = Array.from({ length: 40 }, (_, i) => new StreamClient(`crowd-${i}`))
   const readBefore = reads()
-  const stream = (gw.app.redis.command as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream
+  const stream = (gw.app.redis!.command as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream
   const write = stream.write
   let writes = 0
   stream.write = function (this: unknown, ...args: unknown[]) { writes++; return write.apply(this, args) }
