@@ -1,6 +1,8 @@
 // Against a real local three-master Redis Cluster: golden path, isolation and resume, over sharded pub/sub.
 import t from 'tap'
+import { Cluster } from 'ioredis'
 import { startCluster } from './fixtures/redis-cluster.js'
+import { renewalCase } from './fixtures/socket-cap-case.js'
 import { build, Client, ctx, goldenRun, ingest, isolate } from './helper.js'
 import { StreamClient, upTo } from './stream-client.js'
 
@@ -12,6 +14,14 @@ t.test('Redis Cluster mode', async (t) => {
   const one = await build(t, iso, env)
   const two = await build(t, iso, env)
   t.equal(one.app.redis?.sharded, true, 'sharded pub/sub')
+
+  await t.test('socket slots renewed per user on their own slots', async (t) => {
+    const nodes = cluster.nodes.split(',').map((n) => ({ host: n.split(':')[0]!, port: Number(n.split(':')[1]) }))
+    const command = new Cluster(nodes)
+    const reader = new Cluster(nodes)
+    t.teardown(async () => { await command.quit(); await reader.quit() })
+    await renewalCase(t, command, reader, `${iso.prefix}cap:`)
+  })
 
   await t.test('golden path: five events in order, flat and in data, across instances', async (t) => {
     const alice = await Client.as(one.ws, 'alice')

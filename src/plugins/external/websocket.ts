@@ -34,6 +34,11 @@ type UpgradedSocket = { _socket?: Socket & { _httpMessage?: ServerResponse | nul
  * These are `ws` and Node internals: test/websocket-internals.test.ts fails if either renames them.
  * Returns whether there was a response to detach.
  */
+/** The TCP socket under a `ws` socket (its `_socket`), for corking several frames into one write. */
+export function tcpOf (socket: object): Socket | undefined {
+  return (socket as UpgradedSocket)._socket
+}
+
 export function detachUpgradeResponse (socket: object): boolean {
   const tcp = (socket as UpgradedSocket)._socket
   const response = tcp?._httpMessage

@@ -19,7 +19,7 @@ export interface LivenessOptions {
 }
 
 /** What liveness does to sockets; the registry is the only writer. */
-export type LivenessActions = Pick<ConnectionRegistry, 'ping' | 'terminate' | 'rotate' | 'heartbeat' | 'welcomed'>
+export type LivenessActions = Pick<ConnectionRegistry, 'ping' | 'terminate' | 'rotate' | 'welcomed'>
 
 const OPEN = 1
 /** Wheel resolution: checks land within 100 ms of their due time; a turn of 512 slots covers the default 25 s interval. */
@@ -93,14 +93,14 @@ export class Liveness {
     }
     this.wheel.schedule(conn, now + this.intervalMs)
     this.answered.delete(socket)
-    this.registry.ping(conn)
     // Still joining: its first frame must be the welcome; a rotation or a heartbeat waits for the next check.
-    if (!this.registry.welcomed(conn)) return
-    if (conn.rotateAt !== undefined && now >= conn.rotateAt) {
+    const welcomed = this.registry.welcomed(conn)
+    const rotating = welcomed && conn.rotateAt !== undefined && now >= conn.rotateAt
+    const idle = welcomed && !rotating && now - (conn.lastSeenAt ?? conn.openedAt) >= this.opts.idleHeartbeatS * 1000
+    this.registry.ping(conn, idle)
+    if (rotating) {
       conn.rotateAt = undefined
       this.registry.rotate(conn, Math.floor(Math.random() * this.opts.reconnectJitterS * 1000))
-    } else if (now - (conn.lastSeenAt ?? conn.openedAt) >= this.opts.idleHeartbeatS * 1000) {
-      this.registry.heartbeat(conn)
     }
   }
 }

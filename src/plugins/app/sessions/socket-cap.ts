@@ -18,6 +18,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     aegCapAcquire: (key: string, member: string, max: number, leaseMs: number) => Result<number, Context>
     aegCapRenew: (key: string, leaseMs: number, ...members: string[]) => Result<number, Context>
+    aegCapRenewMany: (numKeys: number, ...keysThenArgs: Array<string | number>) => Result<number, Context>
   }
 }
 
@@ -33,6 +34,17 @@ const RENEW = `${NOW}
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`
+// The same for many users in one call: KEYS their sets, ARGV the lease, then per key its count n and n members.
+const RENEW_MANY = `${NOW}
+local lease = tonumber(ARGV[1])
+local at = 2
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[at])
+  for i = 1, n do redis.call('ZADD', KEYS[k], now + lease, ARGV[at + i]) end
+  redis.call('PEXPIRE', KEYS[k], lease)
+  at = at + n + 1
+end
+return 1`
 
 /** How long a socket counts without a renewal, and how often renewals run (three chances per lease). */
 export const LEASE_MS = 30_000
@@ -47,6 +59,7 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
   if (typeof redis.aegCapAcquire !== 'function') {
     redis.defineCommand('aegCapAcquire', { numberOfKeys: 1, lua: ACQUIRE })
     redis.defineCommand('aegCapRenew', { numberOfKeys: 1, lua: RENEW })
+    redis.defineCommand('aegCapRenewMany', { lua: RENEW_MANY })
   }
   // The instance id in the member keeps two instances' connection ids apart and says who holds a slot.
   const member = (connId: string): string => `${opts.instanceId}:${connId}`
@@ -55,7 +68,7 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
   const local = new Map<string, Set<string>>()
   const releasing = new Set<Promise<number>>()
 
-  // In pipelines of RENEW_BATCH users with a turn of the event loop between them: thousands of users renewed in
+  // In batches of RENEW_BATCH users with a turn of the event loop between them: thousands of users renewed in
   // one synchronous loop would hold up delivery the way a sweep over every socket did.
   let renewing = false
   const renew = async (): Promise<void> => {
@@ -65,12 +78,26 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
       const users = [...local.keys()]
       for (let i = 0; i < users.length; i += RENEW_BATCH) {
         if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-        const pipeline = redis.pipeline()
-        for (const userId of users.slice(i, i + RENEW_BATCH)) {
-          const ids = local.get(userId)
-          if (ids !== undefined) pipeline.aegCapRenew(capKey(opts.prefix, userId), leaseMs, ...Array.from(ids, member))
+        const batch = users.slice(i, i + RENEW_BATCH)
+        // One script call for the whole batch on one server: a call per user was most of a quiet instance's
+        // Redis commands (and of Redis's own work). A cluster keeps each user's set on its user's slot, and a
+        // pipeline cannot span slots: there, a call per user, which auto-pipelining groups per node.
+        if (!redis.isCluster) {
+          const keys: string[] = []
+          const args: Array<string | number> = [leaseMs]
+          for (const userId of batch) {
+            const ids = local.get(userId)
+            if (ids === undefined) continue
+            keys.push(capKey(opts.prefix, userId))
+            args.push(ids.size, ...Array.from(ids, member))
+          }
+          if (keys.length > 0) redis.aegCapRenewMany(keys.length, ...keys, ...args).catch(opts.onError)
+          continue
         }
-        pipeline.exec().catch(opts.onError)
+        for (const userId of batch) {
+          const ids = local.get(userId)
+          if (ids !== undefined) redis.aegCapRenew(capKey(opts.prefix, userId), leaseMs, ...Array.from(ids, member)).catch(opts.onError)
+        }
       }
     } finally {
       renewing = false
@@ -107,12 +134,13 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
       clearInterval(timer)
       // A graceful shutdown gives its slots back at once instead of letting the leases lapse; bounded, like every shutdown step.
       // Releases already sent (sockets closed by the shutdown) are awaited too, before Redis is quit.
-      const pipeline = redis.pipeline()
-      for (const [userId, ids] of local) pipeline.zrem(capKey(opts.prefix, userId), ...Array.from(ids, member))
+      // A command per user, not one pipeline: on a cluster a pipeline cannot span slots (auto-pipelining still
+      // sends them together, per node).
+      const removals = Array.from(local, ([userId, ids]) => redis.zrem(capKey(opts.prefix, userId), ...Array.from(ids, member)).catch(opts.onError))
       local.clear()
       let timeout: NodeJS.Timeout | undefined
       await Promise.race([
-        Promise.allSettled([pipeline.exec().catch(opts.onError), ...releasing]),
+        Promise.allSettled([...removals, ...releasing]),
         new Promise((resolve) => { timeout = setTimeout(resolve, 1000) })
       ]).finally(() => clearTimeout(timeout))
     }
