@@ -180,15 +180,22 @@ async function run (cmd: PublisherCommand): Promise<PublisherReply> {
   const single = cmd.scenario === 'ingest-single'
   let queued: number[] = []
   let next = 0
+  let inflight = 0
+  const maxInflight = Math.max(10_000, cmd.rate)
   const start = performance.now()
   // Open loop: each 1 ms tick sends what is due by then. Bounded: a publisher that falls behind stops at the deadline.
   const deadline = start + cmd.durationMs + 10000
   while ((next < total || queued.length > 0) && performance.now() < deadline) {
     const due = Math.min(total, Math.floor((performance.now() - start) * cmd.rate / 1000))
     if (emit) {
+      // Bounded: past a second of events awaiting Redis's answer, due events wait here (unsent, so the round is
+      // unclean) instead of piling up in the client's queue until this process runs out of memory.
       const ns: number[] = []
-      for (; next < due; next++) ns.push(next)
-      if (ns.length > 0) track(emit(ns).then((lost) => { failed.push(...lost) }, () => { failed.push(...ns) }))
+      for (; next < due && inflight + ns.length < maxInflight; next++) ns.push(next)
+      if (ns.length > 0) {
+        inflight += ns.length
+        track(emit(ns).then((lost) => { failed.push(...lost) }, () => { failed.push(...ns) }).finally(() => { inflight -= ns.length }))
+      }
     } else {
       for (; next < due; next++) queued.push(next)
       // A batching producer sends a full batch, or what it has once its oldest event has waited LINGER_MS (or at
