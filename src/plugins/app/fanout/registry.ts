@@ -185,10 +185,10 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
     conn.socket.close(number, reason ?? text)
   }
 
-  /** A protocol ping; liveness expects the pong before the socket's next check. */
   /**
-   * A protocol ping. With `withHeartbeat`, the idle heartbeat frame goes in the same write: at 10,000 sockets the
-   * pings and heartbeats of a quiet instance were most of its writes, one system call each.
+   * A protocol ping; liveness expects the pong before the socket's next check. With `withHeartbeat`, the idle
+   * heartbeat frame goes in the same write: at 10,000 sockets the pings and heartbeats of a quiet instance were
+   * most of its writes, one system call each.
    */
   ping (conn: Connection, withHeartbeat = false): void {
     const socket = conn.socket
