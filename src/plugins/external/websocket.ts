@@ -28,17 +28,17 @@ function refuseUpgrade (socket: Duplex): void {
 /** The private fields of a `ws` socket this module reads: `_socket` is its TCP socket, `_httpMessage` Node's response on that. */
 type UpgradedSocket = { _socket?: Socket & { _httpMessage?: ServerResponse | null } }
 
+/** The TCP socket under a `ws` socket (its `_socket`), for corking several frames into one write. */
+export function tcpOf (socket: object): Socket | undefined {
+  return (socket as UpgradedSocket)._socket
+}
+
 /**
  * Lets go of the upgrade request once a socket is served. @fastify/websocket gave the TCP socket a ServerResponse
  * (assignSocket) that holds the upgrade request, headers and token included, for as long as the socket lives.
  * These are `ws` and Node internals: test/websocket-internals.test.ts fails if either renames them.
  * Returns whether there was a response to detach.
  */
-/** The TCP socket under a `ws` socket (its `_socket`), for corking several frames into one write. */
-export function tcpOf (socket: object): Socket | undefined {
-  return (socket as UpgradedSocket)._socket
-}
-
 export function detachUpgradeResponse (socket: object): boolean {
   const tcp = (socket as UpgradedSocket)._socket
   const response = tcp?._httpMessage
