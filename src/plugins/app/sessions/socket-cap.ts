@@ -17,7 +17,8 @@ export interface SocketCap {
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     aegCapAcquire: (key: string, member: string, max: number, leaseMs: number) => Result<number, Context>
-    aegCapRenew: (key: string, leaseMs: number, ...members: string[]) => Result<number, Context>
+    /** One user's set (a declared key, so that a cluster routes the call by it), then RENEW's arguments. */
+    aegCapRenew: (key: string, ...args: Array<string | number>) => Result<number, Context>
     aegCapRenewMany: (numKeys: number, ...keysThenArgs: Array<string | number>) => Result<number, Context>
   }
 }
@@ -30,12 +31,9 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
+// Renews the leases of many users' sockets in one call: KEYS their sets, ARGV the lease, then per key its count n
+// and n members.
 const RENEW = `${NOW}
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`
-// The same for many users in one call: KEYS their sets, ARGV the lease, then per key its count n and n members.
-const RENEW_MANY = `${NOW}
 local lease = tonumber(ARGV[1])
 local at = 2
 for k = 1, #KEYS do
@@ -59,7 +57,7 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
   if (typeof redis.aegCapAcquire !== 'function') {
     redis.defineCommand('aegCapAcquire', { numberOfKeys: 1, lua: ACQUIRE })
     redis.defineCommand('aegCapRenew', { numberOfKeys: 1, lua: RENEW })
-    redis.defineCommand('aegCapRenewMany', { lua: RENEW_MANY })
+    redis.defineCommand('aegCapRenewMany', { lua: RENEW })
   }
   // The instance id in the member keeps two instances' connection ids apart and says who holds a slot.
   const member = (connId: string): string => `${opts.instanceId}:${connId}`
@@ -78,26 +76,16 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
       const users = [...local.keys()]
       for (let i = 0; i < users.length; i += RENEW_BATCH) {
         if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-        const batch = users.slice(i, i + RENEW_BATCH)
+        const held = users.slice(i, i + RENEW_BATCH).flatMap((userId) => {
+          const ids = local.get(userId)
+          return ids === undefined ? [] : [{ key: capKey(opts.prefix, userId), ids }]
+        })
+        const args = (part: typeof held): Array<string | number> => [leaseMs, ...part.flatMap(({ ids }) => [ids.size, ...Array.from(ids, member)])]
         // One script call for the whole batch on one server: a call per user was most of a quiet instance's
         // Redis commands (and of Redis's own work). A cluster keeps each user's set on its user's slot, and a
         // pipeline cannot span slots: there, a call per user, which auto-pipelining groups per node.
-        if (!redis.isCluster) {
-          const keys: string[] = []
-          const args: Array<string | number> = [leaseMs]
-          for (const userId of batch) {
-            const ids = local.get(userId)
-            if (ids === undefined) continue
-            keys.push(capKey(opts.prefix, userId))
-            args.push(ids.size, ...Array.from(ids, member))
-          }
-          if (keys.length > 0) redis.aegCapRenewMany(keys.length, ...keys, ...args).catch(opts.onError)
-          continue
-        }
-        for (const userId of batch) {
-          const ids = local.get(userId)
-          if (ids !== undefined) redis.aegCapRenew(capKey(opts.prefix, userId), leaseMs, ...Array.from(ids, member)).catch(opts.onError)
-        }
+        if (redis.isCluster) for (const one of held) redis.aegCapRenew(one.key, ...args([one])).catch(opts.onError)
+        else if (held.length > 0) redis.aegCapRenewMany(held.length, ...held.map(({ key }) => key), ...args(held)).catch(opts.onError)
       }
     } finally {
       renewing = false
