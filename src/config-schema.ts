@@ -39,7 +39,7 @@ export const EnvSchema = Type.Object({
   AUTH_READ_TIMEOUT_MS: int(10, 60000, 1600, 'Timeout of the answer of one call to the auth service (or a JWKS fetch)'),
   AUTH_CACHE_TTL_S: int(0, 86400, 300, 'seconds a verified token is remembered (remote mode, and jwt mode with a JWKS; HS256 alone is not cached), never past its exp or its 24 h age (0: no cache)'),
   AUTH_CACHE_MAX: int(1, 10_000_000, 10000, 'most remembered verifications (least recently used go first)'),
-  AUTH_FAILURE_CACHE_S: int(0, 3600, 30, 'seconds a refused token is remembered (every mode; 0: not at all)'),
+  AUTH_FAILURE_CACHE_S: int(0, 3600, 30, 'seconds a refused token is remembered (wherever verified tokens are cached; 0: not at all)'),
   AUTH_MAX_CONCURRENT: int(1, 128, 64, 'remote: calls to the auth service in flight at once; past it a verification is refused at once (1011)'),
   AUTH_BREAKER_FAILURES: int(1, 1000, 3, 'remote: consecutive failures that open the circuit'),
   AUTH_BREAKER_RESET_MS: int(10, 3_600_000, 10000, 'remote: how long the circuit stays open before one trial call'),

@@ -33,6 +33,9 @@ t.test('HS256 with JWT_SECRET: platform tokens in, every other shape out, no net
     ['not valid yet (nbf beyond the skew)', await mint({ key: SECRET, nbf: nowS() + 120 })],
     ['issued in the future (iat beyond the skew)', await mint({ key: SECRET, now: nowS() + 120 })],
     ['issued more than 24 h ago', await mint({ key: SECRET, now: nowS() - 25 * 3600, ttlS: 26 * 3600 })],
+    ['exp not a number', await mint({ key: SECRET, times: { exp: String(nowS() + 3600) } })],
+    ['iat not a number', await mint({ key: SECRET, times: { iat: 'now' } })],
+    ['nbf not a number', await mint({ key: SECRET, times: { nbf: null } })],
     ['RS256 with no JWKS configured', await withKey(await signingKey('RS256', 'k1'), 'alice')]
   ]
   for (const [name, jwt] of cases) await t.test(name, (t) => expectRefused(t, `${gw.ws}/ws`, bearer(jwt)).then(() => {}))
