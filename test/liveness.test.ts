@@ -4,6 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
 import WebSocket from 'ws'
 import type { Connection, Socket } from '../src/plugins/app/fanout/registry.js'
+import { tcpOf } from '../src/plugins/external/websocket.js'
 import { build, Client, ctx, ingest, isolate, token, type Running } from './helper.js'
 
 /** The liveness clock, driven by the test: each step is one ping interval (and a little) further on. */
@@ -40,8 +41,20 @@ t.test('idle heartbeats and planned rotation', async (t) => {
   const c = await Client.as(gw.ws, 'rotor')
   await ingest(gw.http, { type: 'agent_thinking', context: ctx('rotor'), reasoning: 'one' })
   await c.next('agent_thinking')
+  // The server's writes on this socket's TCP connection, counted over the check: the ping and the heartbeat due
+  // with it leave in one.
+  const tcp = tcpOf([...gw.app.registry.list('rotor')][0]!.socket) as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>
+  let writes = 0
+  for (const name of ['_write', '_writev'] as const) {
+    const original = tcp[name]
+    tcp[name] = function (this: unknown, ...args: unknown[]) { writes++; original.apply(this, args) }
+  }
+  const pinged = new Promise((resolve) => c.socket.once('ping', resolve))
   await step()
   t.match(await c.next('heartbeat'), { data: { connection_id: c.frames[0]!.data?.connection_id } }, 'a heartbeat after 5 s of silence')
+  await pinged
+  t.equal(writes, 1, 'the ping and the heartbeat in one write')
+  for (const name of ['_write', '_writev'] as const) delete tcp[name]
   c.send({ type: 'ping' })
   await c.next('pong')
   await step()
