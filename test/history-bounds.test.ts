@@ -22,6 +22,25 @@ t.test('the hot history keeps at most HISTORY_SIZE frames, and lives HISTORY_TTL
   t.same(await r.keys(`${iso.prefix}hista:*`), [], 'no second key per user')
 })
 
+t.test('a larger history is trimmed in steps of a 32nd: between HISTORY_SIZE - step + 1 and HISTORY_SIZE frames, the latest', async (t) => {
+  const iso = isolate(t)
+  // 320 frames: a step of 10, so the trim runs when a user's offsets cross a multiple of 10.
+  const gw = await build(t, iso, { HISTORY_SIZE: '320' })
+  const r = redis(t)
+  const frames = historyKey(iso.prefix, 'stepped')
+  const counts = new Set<number>()
+  for (let seq = 1; seq <= 400; seq++) {
+    await gw.app.broker.publishEvents([{ userId: 'stepped', seq, frame: `{"seq":${seq},"epoch":"e"}` }])
+    if (seq > 320) counts.add(await r.zcard(frames))
+  }
+  t.same([...counts].sort((a, b) => a - b), [311, 312, 313, 314, 315, 316, 317, 318, 319, 320], 'never more than HISTORY_SIZE, never fewer than HISTORY_SIZE - 9')
+  const kept = (await gw.app.broker.history('stepped', 1, 400)).map((f) => JSON.parse(f).seq as number)
+  t.same(kept, Array.from({ length: kept.length }, (_, i) => 401 - kept.length + i), 'the latest offsets, contiguous')
+  // A group of 50 for the user crosses several multiples at once: trimmed once, to the same bound.
+  await gw.app.broker.publishEvents(Array.from({ length: 50 }, (_, i) => ({ userId: 'stepped', seq: 401 + i, frame: `{"seq":${401 + i},"epoch":"e"}` })))
+  t.equal(await r.zcard(frames), 311, 'a call that crosses a multiple leaves HISTORY_SIZE - step + 1')
+})
+
 t.test('a group larger than one script call: every user\'s frames kept and published, in offset order, one group trimmed once', async (t) => {
   const iso = isolate(t)
   const gw = await build(t, iso, { HISTORY_SIZE: '4' })

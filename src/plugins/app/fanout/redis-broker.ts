@@ -6,40 +6,47 @@ import type { Broker, BrokerMessageHandler, HistoryLimits, PublishedFrame } from
 import { historyKey, userChannel } from './broker.js'
 
 // One script call stores and publishes the events of many users: per user, the frames join the hot history (score
-// seq), the history is trimmed by size once and its key's life renewed, then the frames are PUBLISHed in offset
-// order. KEYS: per user, the history. ARGV: size, ttlMs, publish command, ifMissing, then per user its channel, its
-// count n, and n pairs of seq and frame. A user's key and channel carry the user's hash tag: a call for one user
-// runs on Redis Cluster too. The history lives HISTORY_TTL_S after the user's last event, as Centrifugo's does:
-// no per-frame age to keep, which was half the script's work; an old frame served from it is the log's own bytes.
+// seq) and are PUBLISHed in offset order, the key's life is renewed, and the history is trimmed by count. KEYS: per
+// user, the history. ARGV: size, trim step, ttlMs, publish command, ifMissing, then per user its channel, its count
+// n, and n pairs of seq and frame. A user's key and channel carry the user's hash tag: a call for one user runs on
+// Redis Cluster too. The history lives HISTORY_TTL_S after the user's last event, as Centrifugo's does: no per-frame
+// age to keep. Each redis.call costs Redis about as much as the PUBLISH it is there for, so the common case (a new
+// offset, published once) makes two per event and one per user: the trim runs only when the user's offsets cross a
+// multiple of the step (offsets are contiguous per user), and leaves size - step + 1 frames, so that the history
+// holds between that and size frames; a relay's group, which may fill an old gap, is trimmed every call.
 const PUBLISH_EVENTS = `
 local size = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local publish = ARGV[3]
-local ifMissing = ARGV[4] == '1'
-local a = 5
+local step = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local publish = ARGV[4]
+local ifMissing = ARGV[5] == '1'
+local a = 6
 local published = 0
 for u = 1, #KEYS do
   local frames = KEYS[u]
   local channel = ARGV[a]
   local n = tonumber(ARGV[a + 1])
   a = a + 2
-  local out = {}
+  local first, last
   for _ = 1, n do
     local seq, frame = tonumber(ARGV[a]), ARGV[a + 1]
     a = a + 2
-    -- A duplicate or a relayed group: published only if its offset never reached the history (its publish was lost).
+    -- A duplicate or a relayed group: published only if its offset never reached the history (its publish was lost),
+    -- and then it replaces any frame under its offset. A first publish's offset is new: nothing to replace.
     if not (ifMissing and redis.call('ZCOUNT', frames, seq, seq) > 0) then
-      -- Published again (the relay after a lost publish): the frame replaces the one with its offset.
-      redis.call('ZREMRANGEBYSCORE', frames, seq, seq)
+      if ifMissing then redis.call('ZREMRANGEBYSCORE', frames, seq, seq) end
       redis.call('ZADD', frames, seq, frame)
-      out[#out + 1] = frame
+      redis.call(publish, channel, frame)
+      published = published + 1
+      first = first or seq
+      last = seq
     end
   end
-  if #out > 0 then
-    redis.call('ZREMRANGEBYRANK', frames, 0, -(size + 1))
+  if last then
+    if ifMissing or math.floor(last / step) ~= math.floor((first - 1) / step) then
+      redis.call('ZREMRANGEBYRANK', frames, 0, -(size - step + 2))
+    end
     redis.call('PEXPIRE', frames, ttl)
-    for _, frame in ipairs(out) do redis.call(publish, channel, frame) end
-    published = published + #out
   end
 end
 return published
@@ -69,6 +76,8 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   const { command, subscriber, sharded } = clients
   // A cluster spreads shard channels over its nodes instead of sending every message to every node.
   const publishCommand = sharded ? 'SPUBLISH' : 'PUBLISH'
+  // A 32nd of the history: a trim every 62 events of a user at the default 2,000, every event for a history of 3.
+  const trimStep = Math.max(1, Math.floor(limits.size / 32))
   // The Buffer events: the frame's bytes go to the sockets as Redis delivered them.
   const messageEvent = sharded ? 'smessageBuffer' : 'messageBuffer'
   command.defineCommand('aegPublishEvents', { lua: PUBLISH_EVENTS })
@@ -104,7 +113,7 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
   /** The script's keys and arguments for some users' events. */
   const script = (users: Array<[string, PublishedFrame[]]>, ifMissing: boolean): { keys: string[], args: Array<string | number> } => {
     const keys: string[] = []
-    const args: Array<string | number> = [limits.size, limits.ttlMs, publishCommand, ifMissing ? '1' : '0']
+    const args: Array<string | number> = [limits.size, trimStep, limits.ttlMs, publishCommand, ifMissing ? '1' : '0']
     for (const [userId, mine] of users) {
       keys.push(historyKey(prefix, userId))
       args.push(userChannel(prefix, userId), mine.length)
