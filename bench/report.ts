@@ -37,7 +37,14 @@ export function roundLine (r: RoundResult): string {
     `${f(r.messagesPerS, 0)} msg/s  p50/p95/p99/max ${f(r.latency.p50, 2)}/${f(r.latency.p95, 2)}/${f(r.latency.p99, 2)}/${f(r.latency.max, 1)} ms  ` +
     `lost ${f(r.lost, 0)} dup ${r.duplicates} closed ${r.closedSockets}  ${durable}server ${f(r.cpuUsPerMsg.servers, 2)} µs/msg ` +
     `(${f(r.serverCores * 100, 0)} % core; others ${f(r.foreignCores * 100, 0)} %)  loop delay p99/max ${f(loop.p99, 1)}/${f(loop.max, 1)} ms  ` +
-    `rss ${f(r.rssIdleKbPerSocket, 1)}/${f(r.rssLoadKbPerSocket, 1)} KB/socket  ${r.clean ? 'clean' : 'NOT CLEAN'}`
+    `rss ${f(r.rssIdleKbPerSocket, 1)}/${f(r.rssLoadKbPerSocket, 1)} KB/socket  ${r.clean ? 'clean' : 'NOT CLEAN'}` +
+    `${r.redisCommands.length > 0 ? `\n    redis by command, µs per msg (calls per msg): ${redisLine(r)}` : ''}`
+}
+
+/** The commands that took most of Redis's time in the window, per delivered message. */
+function redisLine (r: RoundResult): string {
+  const msgs = Math.max(1, r.messagesPerS * (r.windowEndUs - r.windowStartUs) / 1e6)
+  return r.redisCommands.slice(0, 6).map((c) => `${c.command} ${f(c.usec / msgs, 2)} (${f(c.calls / msgs, 2)})`).join(', ')
 }
 
 export interface Summary {

@@ -32,6 +32,8 @@ export interface RoundResult {
   cpuUsPerStored: { servers: number, postgres: number, redis: number, durable: number }
   /** ingest-stream: entries the gateway dead-lettered during the round. */
   deadLettered: number
+  /** Redis's own time by command over the window (INFO commandstats; a script's calls count under their names too), most first. */
+  redisCommands: Array<{ command: string, calls: number, usec: number }>
   /** Each server's event-loop delay over the window (ms), from the preloaded probe, and its GC pauses. */
   loopDelay: Array<{ server: string, p50: number, p99: number, max: number, gcMs: number, gcMaxMs: number, gcMajor: number }>
   /** Both servers' CPU over the window, in cores (1.0 = one core busy). */

@@ -165,6 +165,7 @@ export class Session {
     await sleep(warmupMs)
     // After the warm-up the pools have opened their connections: these are the backends of the window.
     if (o.stack === 'gateway') roles.postgres = await backendPids(o.pgUrl, pgAppNames(o.pgSchema)).catch(() => [])
+    const stats0 = await this.redisCommandStats()
     const cpu0 = cpu()
     const busy0 = machineBusyUs()
     const t0 = nowUs()
@@ -182,6 +183,7 @@ export class Session {
     await sleep(Math.max(0, (endUs - nowUs()) / 1000))
     const cpu1 = cpu()
     const busy1 = machineBusyUs()
+    const stats1 = await this.redisCommandStats()
     const t1 = nowUs()
     const wall1 = Date.now()
     const loopDelay = await this.loopDelay('read')
@@ -214,6 +216,10 @@ export class Session {
     const cpuUsPerStored = { servers: perStored('servers'), postgres: perStored('postgres'), redis: perStored('redis'), durable: 0 }
     cpuUsPerStored.durable = cpuUsPerStored.servers + cpuUsPerStored.postgres + cpuUsPerStored.redis
     const deadLettered = scenario === 'ingest-stream' ? await this.deadLetters() - dead0 : 0
+    const redisCommands = [...stats1].map(([command, s1]) => {
+      const s0 = stats0.get(command) ?? { calls: 0, usec: 0 }
+      return { command, calls: s1.calls - s0.calls, usec: s1.usec - s0.usec }
+    }).filter((c) => c.calls > 0).sort((a, b) => b.usec - a.usec)
     const ours = (Object.keys(roles) as Array<keyof typeof roles>).reduce((sum, role) => sum + cpu1[role] - cpu0[role], 0)
     return {
       stack: o.stack,
@@ -234,6 +240,7 @@ export class Session {
       storedEvents,
       cpuUsPerStored,
       deadLettered,
+      redisCommands,
       loopDelay,
       rssIdleKbPerSocket: kbPerSocket(this.rssIdle),
       rssLoadKbPerSocket: kbPerSocket(rssPeak),
@@ -243,6 +250,22 @@ export class Session {
       windowStartUs: t0,
       windowEndUs: t1,
       clean: latency.p99 < 100 && lost === 0 && duplicates === 0 && closedSockets === 0 && this.connectFailed === 0 && deadLettered === 0 && achievedRate >= 0.97 * rate
+    }
+  }
+
+  /** Calls and time per command from the bench's Redis (INFO commandstats): where Redis's share of a round goes. */
+  private async redisCommandStats (): Promise<Map<string, { calls: number, usec: number }>> {
+    const client = new Redis(this.o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    try {
+      await client.connect()
+      const text = await client.info('commandstats')
+      const stats = new Map<string, { calls: number, usec: number }>()
+      for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
+      return stats
+    } catch {
+      return new Map()
+    } finally {
+      client.disconnect()
     }
   }
 
