@@ -12,7 +12,7 @@ t.test('the hot history keeps at most HISTORY_SIZE frames, and lives HISTORY_TTL
   const frame = (seq: number): string => `{"seq":${seq},"epoch":"e","type":"agent_thinking"}`
   for (let seq = 1; seq <= 5; seq++) await gw.app.broker.publishEvents([{ userId: 'bounded', seq, frame: frame(seq) }])
   t.same((await gw.app.broker.history('bounded', 1, 10)).map((f) => JSON.parse(f).seq), [3, 4, 5], 'the last 3 by count')
-  t.equal(await r.zcard(frames), 3, 'nothing beyond the count is kept')
+  t.equal(await r.llen(frames), 3, 'nothing beyond the count is kept')
   // The key's life is the subject: shortened by hand, then renewed in full by the next event.
   await r.pexpire(frames, 500)
   await gw.app.broker.publishEvents([{ userId: 'bounded', seq: 6, frame: frame(6) }])
@@ -22,23 +22,23 @@ t.test('the hot history keeps at most HISTORY_SIZE frames, and lives HISTORY_TTL
   t.same(await r.keys(`${iso.prefix}hista:*`), [], 'no second key per user')
 })
 
-t.test('a larger history is trimmed in steps of a 32nd: between HISTORY_SIZE - step + 1 and HISTORY_SIZE frames, the latest', async (t) => {
+t.test('a larger history is trimmed a 32nd at a time: between HISTORY_SIZE - step + 1 and HISTORY_SIZE frames, the latest', async (t) => {
   const iso = isolate(t)
-  // 320 frames: a step of 10, so the trim runs when a user's offsets cross a multiple of 10.
+  // 320 frames: a step of 10, so a trim runs when the list outgrows 320 and leaves 311.
   const gw = await build(t, iso, { HISTORY_SIZE: '320' })
   const r = redis(t)
   const frames = historyKey(iso.prefix, 'stepped')
   const counts = new Set<number>()
   for (let seq = 1; seq <= 400; seq++) {
     await gw.app.broker.publishEvents([{ userId: 'stepped', seq, frame: `{"seq":${seq},"epoch":"e"}` }])
-    if (seq > 320) counts.add(await r.zcard(frames))
+    if (seq > 320) counts.add(await r.llen(frames))
   }
   t.same([...counts].sort((a, b) => a - b), [311, 312, 313, 314, 315, 316, 317, 318, 319, 320], 'never more than HISTORY_SIZE, never fewer than HISTORY_SIZE - 9')
   const kept = (await gw.app.broker.history('stepped', 1, 400)).map((f) => JSON.parse(f).seq as number)
   t.same(kept, Array.from({ length: kept.length }, (_, i) => 401 - kept.length + i), 'the latest offsets, contiguous')
-  // A group of 50 for the user crosses several multiples at once: trimmed once, to the same bound.
+  // A group of 50 for the user: trimmed once, to the same bound.
   await gw.app.broker.publishEvents(Array.from({ length: 50 }, (_, i) => ({ userId: 'stepped', seq: 401 + i, frame: `{"seq":${401 + i},"epoch":"e"}` })))
-  t.equal(await r.zcard(frames), 311, 'a call that crosses a multiple leaves HISTORY_SIZE - step + 1')
+  t.equal(await r.llen(frames), 311, 'a call past HISTORY_SIZE leaves HISTORY_SIZE - step + 1')
 })
 
 t.test('a group larger than one script call: every user\'s frames kept and published, in offset order, one group trimmed once', async (t) => {
@@ -66,11 +66,55 @@ t.test('a group larger than one script call: every user\'s frames kept and publi
   }
   t.equal([...heard.values()].reduce((n, l) => n + l.length, 0), 450, 'every event published once')
   // Republished as a relay would: nothing goes out twice, and what was missing does.
-  await r.zremrangebyscore(historyKey(iso.prefix, 'grp-7'), 2, 2)
+  await r.rpop(historyKey(iso.prefix, 'grp-7'))
   heard.clear()
   await gw.app.broker.publishEvents(events, true)
   await sub.ping()
-  t.same([...heard.entries()], [[gw.app.fanout.channelOf('grp-7'), [2]]], 'ifMissing: only the offset missing from the history')
+  t.same([...heard.entries()], [[gw.app.fanout.channelOf('grp-7'), [3]]], 'ifMissing: only the offset missing from the history')
+  t.same((await gw.app.broker.history('grp-7', 1, 10)).map((f) => JSON.parse(f).seq), [1, 2, 3], 'and it is back in the history')
+})
+
+t.test('the Redis history is a contiguous run of one epoch: groups that cross in flight, gaps, relays and a new epoch', async (t) => {
+  const iso = isolate(t)
+  const gw = await build(t, iso, { HISTORY_SIZE: '3000' })
+  const r = redis(t)
+  const sub = r.duplicate()
+  t.teardown(() => sub.disconnect())
+  const heard: number[] = []
+  sub.on('message', (_channel: string, message: string) => heard.push((JSON.parse(message) as { seq: number }).seq))
+  await sub.subscribe(gw.app.fanout.channelOf('run'))
+  const ev = (seq: number, epoch = 'e'): { userId: string, seq: number, frame: string } => ({ userId: 'run', seq, frame: `{"seq":${seq},"epoch":"${epoch}","n":${seq}}` })
+  const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+  const kept = async (): Promise<number[]> => (await gw.app.broker.history('run', 1, 10_000)).map((f) => JSON.parse(f).seq as number)
+  const publish = async (seqs: number[], ifMissing = false, epoch = 'e'): Promise<number[]> => {
+    heard.length = 0
+    await gw.app.broker.publishEvents(seqs.map((s) => ev(s, epoch)), ifMissing)
+    await sub.ping()
+    return [...heard]
+  }
+  // One user's first group larger than a Lua unpack allows in one call.
+  t.same(await publish(range(1, 2500)), range(1, 2500), 'a first group of 2,500 is published in order')
+  t.same(await kept(), range(1, 2500), 'and kept whole')
+  t.same(await publish(range(2501, 2509)), range(2501, 2509))
+  // Another instance's later group arrives first: a new run starts at it; the earlier group, arriving next, is prepended.
+  t.same(await publish(range(2513, 2515)), range(2513, 2515), 'a group past a gap is published')
+  t.same(await kept(), range(2513, 2515), 'and starts a new run (the older offsets are the log\'s to serve)')
+  t.same(await publish(range(2510, 2512)), range(2510, 2512), 'the group that crossed it in flight is published')
+  t.same(await kept(), range(2510, 2515), 'and prepended: the run is contiguous again')
+  t.same((await gw.app.broker.history('run', 2512, 2514)).map((f) => JSON.parse(f).seq), [2512, 2513, 2514], 'a range is read by index from the head')
+  t.same((await gw.app.broker.history('run', 2000, 2511)).map((f) => JSON.parse(f).seq), [2510, 2511], 'a range that starts before the run gets its newer part only')
+  // An offset older than the run, not next to it: published, left to the log.
+  t.same(await publish([2500]), [2500])
+  t.same(await kept(), range(2510, 2515), 'an older offset does not break the run')
+  // Relays: what the run holds is not published again; what is next to it is, and joins it.
+  t.same(await publish([2509, 2510, 2511, 2515, 2516], true), [2509, 2516], 'ifMissing publishes only offsets the run lacks')
+  t.same(await kept(), range(2509, 2516), 'and files those next to it')
+  // A late first publish of an offset a relay already filed is published (the cursor drops a repeat), not filed twice.
+  t.same(await publish([2516]), [2516])
+  t.same(await kept(), range(2509, 2516), 'an offset is filed once')
+  // The stream's epoch changed (a new database): the old epoch's run is replaced, not mixed.
+  t.same(await publish([1, 2], false, 'f'), [1, 2])
+  t.same((await gw.app.broker.history('run', 1, 10)).map((f) => JSON.parse(f).epoch), ['f', 'f'], 'a new epoch starts a new run')
 })
 
 t.test('the in-process broker keeps the same bounds: count, and HISTORY_TTL_S after the last event', async (t) => {

@@ -39,6 +39,7 @@ export function userChannel (prefix: string, userId: string): string {
   return `${prefix}user:{${userId}}`
 }
 
+/** The user's hot history: a list (`hot:`; the sorted sets of earlier versions were `hist:`, and expire by themselves). */
 export function historyKey (prefix: string, userId: string): string {
-  return `${prefix}hist:{${userId}}`
+  return `${prefix}hot:{${userId}}`
 }
