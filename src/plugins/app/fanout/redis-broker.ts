@@ -14,7 +14,7 @@ import { historyKey, userChannel } from './broker.js'
 // The history is a list holding a contiguous run of one epoch's offsets, oldest first: the frame of offset s sits at
 // index s - (the head's offset), so a range is one LRANGE and its frames need no score. A sorted set scored by
 // offset did the same for out-of-order arrivals, but each ZADD (a skiplist node and a dictionary entry keyed by the
-// whole frame) cost Redis about three times an RPUSH, and took a quarter more memory per frame. The common case (the
+// whole frame) cost Redis two and a half times an RPUSH, and took a quarter more memory per frame. The common case (the
 // user's next offsets) is one LINDEX, one RPUSH, a PUBLISH per frame and a PEXPIRE. A group past a gap, or of
 // another epoch, starts a new run; one that ends just before the run (two instances' groups crossed in flight) is
 // prepended. The rest (relays, duplicates, overlaps) is placed frame by frame: the offset after the tail is
