@@ -183,9 +183,10 @@ export class Session {
     await sleep(Math.max(0, (endUs - nowUs()) / 1000))
     const cpu1 = cpu()
     const busy1 = machineBusyUs()
-    const stats1 = await this.redisCommandStats()
     const t1 = nowUs()
     const wall1 = Date.now()
+    // Read after the window's clock stops: its own round trip is not counted in the window.
+    const stats1 = await this.redisCommandStats()
     const loopDelay = await this.loopDelay('read')
     const windowUs = t1 - t0
     const pub = await done
@@ -255,18 +256,19 @@ export class Session {
 
   /** Calls and time per command from the bench's Redis (INFO commandstats): where Redis's share of a round goes. */
   private async redisCommandStats (): Promise<Map<string, { calls: number, usec: number }>> {
+    const text = await this.askRedis(async (client) => await client.info('commandstats'), '')
+    const stats = new Map<string, { calls: number, usec: number }>()
+    for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
+    return stats
+  }
+
+  /** One question to the bench's Redis on a connection of its own, `failed` if it cannot be asked. */
+  private async askRedis<T> (ask: (client: Redis) => Promise<T>, failed: T): Promise<T> {
     const client = new Redis(this.o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
     try {
       await client.connect()
-      const text = await client.info('commandstats')
-      const stats = new Map<string, { calls: number, usec: number }>()
-      for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
-      return stats
-    } catch {
-      return new Map()
-    } finally {
-      client.disconnect()
-    }
+      return await ask(client)
+    } catch { return failed } finally { client.disconnect() }
   }
 
   /**
@@ -318,11 +320,7 @@ export class Session {
 
   /** Entries in the gateway's dead-letter stream so far. */
   private async deadLetters (): Promise<number> {
-    const client = new Redis(this.o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
-    try {
-      await client.connect()
-      return await client.xlen(`${INGEST_STREAM}:dead`)
-    } catch { return NaN } finally { client.disconnect() }
+    return await this.askRedis(async (client) => await client.xlen(`${INGEST_STREAM}:dead`), NaN)
   }
 
   /**
