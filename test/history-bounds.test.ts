@@ -112,6 +112,10 @@ t.test('the Redis history is a contiguous run of one epoch: groups that cross in
   // A late first publish of an offset a relay already filed is published (the cursor drops a repeat), not filed twice.
   t.same(await publish([2516]), [2516])
   t.same(await kept(), range(2509, 2516), 'an offset is filed once')
+  // A group given out of order is never written as it came: the run stays contiguous, each frame at its offset's index.
+  t.same(await publish([2518, 2520, 2519, 2521]), [2518, 2520, 2519, 2521], 'published in the order given')
+  t.same(await kept(), range(2519, 2521), 'the run is contiguous (2518, before a gap, is the log\'s)')
+  t.same((await gw.app.broker.history('run', 2520, 2520)).map((f) => JSON.parse(f).seq), [2520], 'read by index, the right frame')
   // The stream's epoch changed (a new database): the old epoch's run is replaced, not mixed.
   t.same(await publish([1, 2], false, 'f'), [1, 2])
   t.same((await gw.app.broker.history('run', 1, 10)).map((f) => JSON.parse(f).epoch), ['f', 'f'], 'a new epoch starts a new run')

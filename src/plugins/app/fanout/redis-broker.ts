@@ -44,7 +44,11 @@ for u = 1, #KEYS do
   if tail and epochOf(tail) == epochOf(ARGV[base + 1]) then t = seqOf(tail) end
   local len
   local first, last = tonumber(ARGV[base]), tonumber(ARGV[a - 2])
-  local contiguous = last == first + n - 1
+  -- Each offset the one after the previous: a group given out of order is placed frame by frame.
+  local contiguous = true
+  for i = 1, n - 1 do
+    if tonumber(ARGV[base + 2 * i]) ~= first + i then contiguous = false break end
+  end
   if t and first <= t then h = seqOf(redis.call('LINDEX', list, 0)) end
   local prepend = t ~= nil and h ~= nil and first <= t and last == h - 1
   if not ifMissing and contiguous and (t == nil or first > t or prepend) then
