@@ -5,6 +5,9 @@ import type { RedisClient, RedisConnections } from '../../external/redis.js'
 import type { Broker, BrokerMessageHandler, HistoryLimits, PublishedFrame } from './broker.js'
 import { historyKey, userChannel } from './broker.js'
 
+/** The offset a wire frame leads with (toWire in src/events/envelope.ts), in Lua; shared by both scripts. */
+const SEQ_OF = 'local function seqOf (frame) return tonumber(string.match(frame, \'^{"seq":(%d+)\')) end'
+
 // One script call stores and publishes the events of many users: per user, the frames join the hot history and are
 // PUBLISHed in offset order, the key's life is renewed, and the history is trimmed by count. KEYS: per user, the
 // history. ARGV: size, the count a trim leaves, ttlMs, publish command, ifMissing, then per user its channel, its
@@ -23,12 +26,12 @@ import { historyKey, userChannel } from './broker.js'
 // with its first write), one older than the run is left to the durable log. The trim runs when the list outgrows
 // size and leaves the last `keep`.
 const PUBLISH_EVENTS = `
+${SEQ_OF}
 local size = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local publish = ARGV[4]
 local ifMissing = ARGV[5] == '1'
-local function seqOf (frame) return tonumber(string.match(frame, '^{"seq":(%d+)')) end
 local function epochOf (frame) return string.match(frame, '^{"seq":%d+,"epoch":"([^"]*)"') or '' end
 local a = 6
 local published = 0
@@ -98,9 +101,10 @@ return published
 
 /** Frames from..to of one user's run: one LRANGE by index from the head's offset (KEYS: the list; ARGV: from, to). */
 const HISTORY_RANGE = `
+${SEQ_OF}
 local head = redis.call('LINDEX', KEYS[1], 0)
 if not head then return {} end
-local h = tonumber(string.match(head, '^{"seq":(%d+)'))
+local h = seqOf(head)
 if not h then return {} end
 local from = math.max(tonumber(ARGV[1]), h)
 local to = tonumber(ARGV[2])
