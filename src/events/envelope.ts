@@ -60,14 +60,10 @@ function detailAliases (event: AgentEvent): Record<string, unknown> {
   }
 }
 
-/**
- * The wire frame: one object that the platform's flat readers, its `data` readers and its frontend (which reads
- * `payload`, and copies `data` there only for some types, not for tool_completed) all understand. `payload` is the
- * same object as `data`: toWire serializes the frame once per event, whatever the number of sockets.
- */
-export function toFrame (event: AgentEvent): Record<string, unknown> {
+/** The frame's own fields, before the details that `data` and `payload` both carry. */
+function frameHead (event: AgentEvent): Record<string, unknown> {
   const { context: ctx } = event
-  const frame: Record<string, unknown> = {
+  const head: Record<string, unknown> = {
     type: event.type,
     event_id: event.event_id,
     timestamp: event.timestamp,
@@ -76,21 +72,32 @@ export function toFrame (event: AgentEvent): Record<string, unknown> {
     run_id: ctx.run_id,
     request_id: ctx.request_id
   }
-  if (ctx.websocket_client_id !== undefined) frame.websocket_client_id = ctx.websocket_client_id
-  if (event.agent_name !== undefined) frame.agent_name = event.agent_name
-  Object.assign(frame, event.fields)
-  const details = { ...event.data, ...detailAliases(event), ...event.fields }
-  frame.data = details
-  frame.payload = details
-  return frame
+  if (ctx.websocket_client_id !== undefined) head.websocket_client_id = ctx.websocket_client_id
+  if (event.agent_name !== undefined) head.agent_name = event.agent_name
+  return Object.assign(head, event.fields)
+}
+
+const frameDetails = (event: AgentEvent): Record<string, unknown> => ({ ...event.data, ...detailAliases(event), ...event.fields })
+
+/**
+ * The wire frame: one object that the platform's flat readers, its `data` readers and its frontend (which reads
+ * `payload`, and copies `data` there only for some types, not for tool_completed) all understand. `payload` is the
+ * same object as `data`.
+ */
+export function toFrame (event: AgentEvent): Record<string, unknown> {
+  const details = frameDetails(event)
+  return Object.assign(frameHead(event), { data: details, payload: details })
 }
 
 /**
- * The frame as published and delivered: `{"seq":N,"epoch":"E",...}`. Serialized once per event; the offset
- * leads so that delivery can read it with `seqOf` instead of parsing the frame again for every socket.
+ * The frame as published and delivered: `{"seq":N,"epoch":"E",...}`, the same text as JSON.stringify of toFrame
+ * with the offset first. Serialized once per event, whatever the number of sockets, and its details once for both
+ * `data` and `payload` (a third of an event's serialization). The offset leads so that delivery can read it with
+ * `seqOf` instead of parsing the frame again for every socket.
  */
 export function toWire (event: AgentEvent & { seq: number, epoch: string }): string {
-  return `{"seq":${event.seq},"epoch":${JSON.stringify(event.epoch)},${JSON.stringify(toFrame(event)).slice(1)}`
+  const details = JSON.stringify(frameDetails(event))
+  return `{"seq":${event.seq},"epoch":${JSON.stringify(event.epoch)},${JSON.stringify(frameHead(event)).slice(1, -1)},"data":${details},"payload":${details}}`
 }
 
 const SEQ_PREFIX = '{"seq":'

@@ -1,8 +1,8 @@
 // The metrics registrar and /metrics: each capability registers its own series; one registry per app, no user data in labels.
-import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { HttpErrors } from '../../errors.js'
+import { secretMatcher } from '../../secret.js'
 
 export type Labels = Record<string, string>
 
@@ -92,23 +92,18 @@ export interface MetricsOptions {
   serve?: boolean
 }
 
-// Hashing first gives equal-length inputs, so the comparison takes the same time whatever the guess.
-function sameToken (given: string, expected: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest())
-}
-
 export default fp<MetricsOptions>(async (app, opts) => {
   const metrics = new Metrics()
   app.decorate('metrics', metrics)
   if (opts.serve === false) return
-  const expected = opts.token
+  const matches = opts.token === undefined ? undefined : secretMatcher(opts.token)
   app.get('/metrics', {
     logLevel: 'warn',
     // The metrics say who is connected how often: for the scraper, not for the public routes.
     onRequest: async (request) => {
-      if (expected === undefined) return
+      if (matches === undefined) return
       const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1]
-      if (given === undefined || !sameToken(given, expected)) throw new HttpErrors.AuthFailed('/metrics needs Authorization: Bearer <METRICS_TOKEN>')
+      if (given === undefined || !matches(given)) throw new HttpErrors.AuthFailed('/metrics needs Authorization: Bearer <METRICS_TOKEN>')
     }
   }, async (_request, reply) => {
     return await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

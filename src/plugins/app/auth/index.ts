@@ -1,10 +1,10 @@
 // The auth plugin: one place that turns a request into a verified user (or a service), whatever the mode.
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Clock } from '../../../clock.js'
 import type { AuthConfig, Config } from '../../../config.js'
 import { AuthError, AuthRateLimited, HttpErrors } from '../../../errors.js'
+import { secretMatcher } from '../../../secret.js'
 import { BreakerOpenError, CircuitBreaker, type BreakerState } from './breaker.js'
 import { createDevVerifier } from './dev-verifier.js'
 import { FailureLimit } from './failure-limit.js'
@@ -42,13 +42,6 @@ export interface Auth {
 declare module 'fastify' {
   interface FastifyInstance { auth: Auth }
   interface FastifyRequest { identity: Identity | null }
-}
-
-// Hashing first gives equal-length inputs, so the comparison takes the same time whatever the guess.
-function sameSecret (given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest()
-  const b = createHash('sha256').update(expected).digest()
-  return timingSafeEqual(a, b)
 }
 
 const NO_TOKEN = 'no token: send Authorization: Bearer <jwt>, a subprotocol jwt.<token>, jwt-auth.<token> or bearer.<token>, ?token= or ?ticket='
@@ -160,6 +153,9 @@ export default fp<{ config: Config, clock: Clock }>(async (app, { config, clock 
     return await notRevoked(identity)
   }
 
+  const serviceId = secretMatcher(config.service.id)
+  const serviceSecret = secretMatcher(config.service.secret)
+  const adminSecret = secretMatcher(config.admin.secret)
   const auth: Auth = {
     mode: config.auth.mode,
     verify,
@@ -177,11 +173,11 @@ export default fp<{ config: Config, clock: Clock }>(async (app, { config, clock 
       const id = request.headers['x-service-id']
       const secret = request.headers['x-service-secret']
       if (typeof id !== 'string' || typeof secret !== 'string') return false
-      return sameSecret(id, config.service.id) && sameSecret(secret, config.service.secret)
+      return serviceId(id) && serviceSecret(secret)
     },
     isAdmin (request) {
       const secret = request.headers['x-admin-secret']
-      return typeof secret === 'string' && sameSecret(secret, config.admin.secret)
+      return typeof secret === 'string' && adminSecret(secret)
     },
     tickets,
     revocations,
