@@ -33,7 +33,7 @@ export async function productionBackends (redis: RedisConnections, pg: PgPool, {
       max: config.session.maxSocketsPerUser,
       onError: (err) => log.warn({ err }, 'socket lease renewal failed')
     }),
-    broker: (onMessage) => createRedisBroker(redis, onMessage, prefix, { size: history.size, ttlMs: history.ttlMs }),
+    broker: (onMessage) => createRedisBroker(redis, onMessage, prefix, { size: history.size, ttlMs: history.ttlMs }, clock),
     runQueue: () => createRedisRunQueue(command, prefix),
     reconnectSubscriber: () => redis.subscriber.disconnect(true),
     // XREADGROUP BLOCK holds its connection: the stream reader gets one of its own.

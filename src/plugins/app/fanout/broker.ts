@@ -15,12 +15,12 @@ export interface PublishedFrame { userId: string, seq: number, frame: string }
 export interface Broker {
   readonly kind: 'memory' | 'redis'
   /**
-   * Adds events' frames to their users' hot history and publishes them, in one step and the order given.
-   * `ifMissing`: only those whose offset is not in the history yet (duplicates and relayed groups, whose first
-   * publish may or may not have happened).
+   * Adds events' frames to their users' hot history and publishes them, each user's in the order given.
+   * `ifMissing`: a repeat (duplicates and relayed groups, whose first publish may or may not have happened): what is
+   * in the history already may be left out, what is not is published; receivers drop an offset they have delivered.
    */
   publishEvents: (events: PublishedFrame[], ifMissing?: boolean) => Promise<void>
-  /** Frames of the user's hot history with from <= seq <= to, ascending; may be missing the older ones. */
+  /** Frames of the user's hot history with from <= seq <= to, ascending and each once; may be missing some. */
   history: (userId: string, from: number, to: number) => Promise<string[]>
   /** Publishes a frame that is not part of the stream (control messages). */
   publish: (channel: string, message: string) => Promise<void>
@@ -39,7 +39,11 @@ export function userChannel (prefix: string, userId: string): string {
   return `${prefix}user:{${userId}}`
 }
 
-/** The user's hot history: a list (`hot:`; the sorted sets of earlier versions were `hist:`, and expire by themselves). */
+/**
+ * The user's hot history: a list appended without a script (`recent:`). Earlier versions' keys expire by themselves:
+ * the list kept contiguous by a script (`hot:`) and the sorted set before it (`hist:`). Each version reads only its
+ * own, so versions can run side by side during a rolling deploy.
+ */
 export function historyKey (prefix: string, userId: string): string {
-  return `${prefix}hot:{${userId}}`
+  return `${prefix}recent:{${userId}}`
 }

@@ -72,21 +72,25 @@ export class StreamCursor<S> {
     this.catchUpTo(this.target)
   }
 
-  /** A live frame from the broker. The common case, the next offset, costs one comparison. */
-  offer (frame: Buffer, seq: number): void {
+  /**
+   * A live frame from the broker; false when it is dropped as one this socket already has (a repeated publish).
+   * The common case, the next offset, costs one comparison.
+   */
+  offer (frame: Buffer, seq: number): boolean {
     if (this.held || this.running) {
       this.queue(frame)
-      return
+      return true
     }
-    if (seq < this.next) return
+    if (seq < this.next) return false
     if (seq === this.next) {
       this.owner.write(this.socket, frame)
       this.next++
-      return
+      return true
     }
     // Something between next and seq went missing in flight: fetch it before going on.
     this.queue(frame)
     this.catchUpTo(seq - 1)
+    return true
   }
 
   private queue (frame: Buffer): void {

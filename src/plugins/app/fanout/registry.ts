@@ -63,11 +63,14 @@ export class ConnectionRegistry implements CursorOwner<Connection> {
     const conns = this.subscriptions.membersOf(channel)
     if (conns === undefined) return
     const seq = seqOf(message)
-    for (const conn of conns) {
-      if (seq === undefined) this.send(conn, message)
-      else conn.cursor?.offer(message, seq)
+    if (seq === undefined) {
+      for (const conn of conns) this.send(conn, message)
+      return
     }
-    if (seq !== undefined) this.opts.observer?.delivered(message, conns.size)
+    // Counted: the frames the sockets take, not the repeats (a relay's or a duplicate's publish) their cursors drop.
+    let taken = 0
+    for (const conn of conns) if (conn.cursor?.offer(message, seq) === true) taken++
+    this.opts.observer?.delivered(message, taken)
   }
 
   /**
