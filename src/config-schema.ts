@@ -103,6 +103,7 @@ export const EnvSchema = Type.Object({
   WATCHDOG_INTERVAL_MS: int(0, 600_000, 5000, 'Production mode: pub/sub probe interval (0: no watchdog)'),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000, 1000, 'Event-loop delay past which new requests and upgrades get 503 (0: never)'),
   INGEST_MAX_BATCH: int(1, 10000, 500, 'Most events in one ingest batch'),
+  INGEST_LINGER_MS: int(0, 100, 0, 'How long a group commit of fewer than 100 events waits for more to join it (0: none)'),
   INGEST_BODY_LIMIT: int(1024, 64 * 1024 * 1024, 4 * 1024 * 1024, 'Largest ingest request body, in bytes'),
   WS_MAX_PAYLOAD: int(1024, 16 * 1024 * 1024, 64 * 1024, 'Largest WebSocket frame a client may send, in bytes'),
   HEARTBEAT_INTERVAL_S: int(1, 3600, 25, 'Protocol ping interval; also announced to clients as heartbeat_interval_s'),

@@ -25,7 +25,7 @@ const TABLES = {
   database: { schema: 'DATABASE_SCHEMA', poolMax: 'DATABASE_POOL_MAX', migrateOnBoot: 'MIGRATE_ON_BOOT' },
   session: { expiryWarningMs: 'TOKEN_EXPIRY_WARNING_MS', expiryGraceMs: 'TOKEN_EXPIRY_GRACE_MS', revocationTtlS: 'REVOCATION_TTL_S', maxSocketsPerUser: 'MAX_SOCKETS_PER_USER' },
   clientLimits: { windowMs: ['CLIENT_LIMIT_WINDOW_S', S_TO_MS], upgrades: 'CLIENT_UPGRADES_MAX', tickets: 'CLIENT_TICKETS_MAX', authFailures: 'CLIENT_AUTH_FAILURES_MAX' },
-  ingest: { maxBatch: 'INGEST_MAX_BATCH', bodyLimit: 'INGEST_BODY_LIMIT' },
+  ingest: { maxBatch: 'INGEST_MAX_BATCH', bodyLimit: 'INGEST_BODY_LIMIT', lingerMs: 'INGEST_LINGER_MS' },
   history: {
     size: 'HISTORY_SIZE',
     ttlMs: ['HISTORY_TTL_S', S_TO_MS],

@@ -37,7 +37,7 @@ t.test('one group, many units: each answered alone, offsets gap-free, refusals n
   t.match(summary[5], /events\[1\]: run run_gc_b belongs to another user/)
   t.equal(summary[6], '1/0')
 
-  const { rows } = await db.query('SELECT user_id, seq, body, stored_at FROM events ORDER BY user_id, seq')
+  const { rows } = await db.query('SELECT user_id, seq, body, stored_at::text AS stored_at FROM events ORDER BY user_id, seq')
   t.same(rows.map((r) => `${r.user_id}:${r.seq}:${r.body.fields.reasoning ?? r.body.type}`),
     ['gc-a:1:a1', 'gc-a:2:a2', 'gc-a:3:agent_completed', 'gc-b:1:b1', 'gc-b:2:b3'], 'gap-free offsets, nothing of a refused unit')
   t.equal(new Set(rows.map((r) => String(r.stored_at))).size, 1, 'all stored by one transaction')
@@ -208,4 +208,41 @@ t.test('connections that stop answering: ingest gives up on them and stores on f
   await client.until(2)
   t.equal(client.events[1]!.reasoning, 'after the silence')
   await client.socket?.close()
+})
+
+t.test('INGEST_LINGER_MS: units arriving within it share a transaction; a group of 100 events leaves at once', async (t) => {
+  const iso = isolate(t)
+  const db = pgClient(t, iso.schema)
+  const storedAt = async (ids: string[]): Promise<Set<string>> =>
+    new Set((await db.query('SELECT stored_at::text AS at FROM events WHERE event_id = ANY ($1)', [ids])).rows.map((r) => r.at as string))
+
+  await t.test('two units a database round trip apart: one transaction', async (t) => {
+    const gw = await build(t, iso, { INGEST_LINGER_MS: '100' })
+    const first = gw.app.ingest.submit(parseIngestBody(thinking(ctx('linger-a'), 'first', { event_id: 'evt_linger_1' }), 10))
+    // A turn of the event loop and more: without a linger, the first unit's group has left by now.
+    await db.query('SELECT 1')
+    const second = gw.app.ingest.submit(parseIngestBody(thinking(ctx('linger-b'), 'second', { event_id: 'evt_linger_2' }), 10))
+    t.same((await Promise.all([first, second])).map((r) => r.stored), [1, 1])
+    t.equal((await storedAt(['evt_linger_1', 'evt_linger_2'])).size, 1, 'stored by one transaction')
+  })
+
+  await t.test('without a linger the same two units are two transactions', async (t) => {
+    const gw = await build(t, iso, { INGEST_LINGER_MS: '0' })
+    const first = gw.app.ingest.submit(parseIngestBody(thinking(ctx('linger-c'), 'first', { event_id: 'evt_linger_3' }), 10))
+    await db.query('SELECT 1')
+    const second = gw.app.ingest.submit(parseIngestBody(thinking(ctx('linger-d'), 'second', { event_id: 'evt_linger_4' }), 10))
+    await Promise.all([first, second])
+    t.equal((await storedAt(['evt_linger_3', 'evt_linger_4'])).size, 2, 'stored by two transactions')
+  })
+
+  await t.test('a group that reaches 100 events does not wait out the linger', async (t) => {
+    const gw = await build(t, iso, { INGEST_LINGER_MS: '100' })
+    const full = parseIngestBody({ events: Array.from({ length: 100 }, (_, i) => thinking(ctx('linger-e'), `e${i}`, { event_id: `evt_linger_e${i}` })) }, 100)
+    const first = gw.app.ingest.submit(full)
+    await db.query('SELECT 1')
+    // Had the full group waited for company, this unit would have joined it.
+    const second = gw.app.ingest.submit(parseIngestBody(thinking(ctx('linger-f'), 'later', { event_id: 'evt_linger_f' }), 10))
+    t.same((await Promise.all([first, second])).map((r) => r.stored), [100, 1])
+    t.equal((await storedAt(['evt_linger_e0', 'evt_linger_f'])).size, 2, 'the full group left on its own')
+  })
 })

@@ -16,13 +16,19 @@ export interface GroupCommitOptions {
   log: FastifyBaseLogger
   /** Most events in one transaction; a unit larger than this goes alone. */
   maxEvents?: number
+  /**
+   * How long a group that has fewer than `lingerEvents` events waits for company, from its first unit's arrival
+   * (Kafka's linger.ms): 0, none (a group is what arrived while the previous one committed, and at least one turn).
+   */
+  lingerMs?: number
+  lingerEvents?: number
   /** Tries of a group when the store is unreachable, and the first pause between them (doubling). */
   attempts?: number
   backoffMs?: number
   sleep?: (ms: number) => Promise<void>
 }
 
-interface Pending { events: AgentEvent[], resolve: (r: UnitResult) => void, reject: (err: Error) => void }
+interface Pending { events: AgentEvent[], at: number, resolve: (r: UnitResult) => void, reject: (err: Error) => void }
 
 /** The store marks what is worth trying again (the connection, the server's state) and what may have committed. */
 const isTransient = (err: unknown): boolean => (err as { transient?: boolean }).transient === true
@@ -34,12 +40,20 @@ export class GroupCommit {
   private scheduled = false
   private readonly inFlight = new Set<Promise<void>>()
   private readonly maxEvents: number
+  private lingerMs: number
+  private readonly lingerEvents: number
+  /** Events in the queue. */
+  private queued = 0
+  /** A linger's wait, ended early once enough events have arrived. */
+  private lingering: { timer: NodeJS.Timeout, done: () => void } | undefined
   private readonly attempts: number
   private readonly backoffMs: number
   private readonly sleep: (ms: number) => Promise<void>
 
   constructor (private readonly opts: GroupCommitOptions) {
     this.maxEvents = opts.maxEvents ?? 2000
+    this.lingerMs = opts.lingerMs ?? 0
+    this.lingerEvents = Math.min(opts.lingerEvents ?? 100, this.maxEvents)
     this.attempts = opts.attempts ?? 3
     this.backoffMs = opts.backoffMs ?? 50
     this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
@@ -48,7 +62,9 @@ export class GroupCommit {
   /** Resolves once the unit is committed (stored or all duplicates); rejects with a domain error. */
   submit (events: AgentEvent[]): Promise<UnitResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject })
+      this.queue.push({ events, at: performance.now(), resolve, reject })
+      this.queued += events.length
+      if (this.lingering !== undefined && this.queued >= this.lingerEvents) this.lingering.done()
       if (!this.flushing && !this.scheduled) {
         // One turn of the event loop: requests parsed in the same I/O phase join the first group.
         this.scheduled = true
@@ -63,6 +79,9 @@ export class GroupCommit {
   /** Waits for what was submitted and for the publishes of what was committed. */
   async drain (): Promise<void> {
     while (this.flushing || this.scheduled || this.queue.length > 0 || this.inFlight.size > 0) {
+      // Shutting down: no group waits for company any more.
+      this.lingerMs = 0
+      this.lingering?.done()
       await Promise.race([...this.inFlight, new Promise((resolve) => setImmediate(resolve))])
     }
   }
@@ -72,16 +91,29 @@ export class GroupCommit {
     try {
       // While one group commits, the next gathers: the busier the instance, the larger its groups.
       while (this.queue.length > 0) {
+        await this.linger()
         let size = 0
         let n = 0
         while (n < this.queue.length && (n === 0 || size + this.queue[n]!.events.length <= this.maxEvents)) size += this.queue[n++]!.events.length
         const group = this.queue.splice(0, n)
+        this.queued -= size
         const outcomes = await this.settle(group.map((p) => p.events))
         outcomes.forEach((o, i) => { if (o instanceof Error) group[i]!.reject(o); else group[i]!.resolve(o) })
       }
     } finally {
       this.flushing = false
     }
+  }
+
+  /** Waits, while the queue holds fewer than lingerEvents, until lingerMs after its oldest unit arrived. */
+  private async linger (): Promise<void> {
+    if (this.lingerMs <= 0 || this.queued >= this.lingerEvents) return
+    const wait = this.lingerMs - (performance.now() - this.queue[0]!.at)
+    if (wait < 1) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(this.lingering?.timer); this.lingering = undefined; resolve() }
+      this.lingering = { timer: setTimeout(done, wait), done }
+    })
   }
 
   /** Stores units, never throwing: each gets its result or its own error, never a neighbour's. */

@@ -21,13 +21,14 @@ declare module 'fastify' {
   interface FastifyInstance { ingest: Ingest }
 }
 
-export default fp<{ config: Config }>(async (app) => {
+export default fp<{ config: Config }>(async (app, { config }) => {
   // The relay's groups may have been published after all (a slow instance): only missing offsets go out.
   // What the write path works with, assembled once: the log, where events are stored and where they are published.
   const deps = { store: app.store, log: app.log }
   const relay = new OutboxRelay({ ...deps, publish: async (events) => { await app.fanout.publishMany(events, true) } })
   const groups = new GroupCommit({
     ...deps,
+    lingerMs: config.ingest.lingerMs,
     async publish (events, duplicates, outboxId) {
       if (events.length > 0) await app.fanout.publishMany(events)
       if (duplicates.length > 0) await app.fanout.publishMany(duplicates, true)
