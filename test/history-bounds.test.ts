@@ -114,6 +114,7 @@ t.test('the Redis history is read checked: groups that cross in flight, gaps, re
   t.same(await read(2505, 2515), range(2505, 2515), 'the crossed groups are read in offset order')
   t.same(await read(2512, 2514), [2512, 2513, 2514], 'and any range across them')
   t.same(await read(2514, 2520), [2514, 2515], 'a range past the newest offset gets what exists')
+  t.same(await read(2514, 2_000_000_000), [2514, 2515], 'however far past it: the work is bounded by the list, not by the range')
   t.same(await read(2000, 2011), range(2000, 2011), 'older ranges are still read by index')
   // Relays and duplicates: published again, not appended again; a range is never read with an offset twice.
   t.same(await publish([2509, 2510, 2516], true), [2509, 2510, 2516], 'ifMissing publishes (the cursors drop repeats)')

@@ -51,13 +51,14 @@ if to <= t then
   if ok then return frames end
 end
 local window = math.min(n, math.max(t, to) - from + 1 + ${SLACK})
-local found = {}
+local found, seqs = {}, {}
 for _, frame in ipairs(redis.call('LRANGE', key, -window, -1)) do
   local s, e = parse(frame)
-  if s and e == epoch and s >= from and s <= to then found[s] = frame end
+  if s and e == epoch and s >= from and s <= to and not found[s] then found[s] = frame seqs[#seqs + 1] = s end
 end
+table.sort(seqs)
 local out = {}
-for s = from, to do if found[s] then out[#out + 1] = found[s] end end
+for i, s in ipairs(seqs) do out[i] = found[s] end
 return out
 `
 
