@@ -22,7 +22,8 @@ declare module 'fastify' {
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
-  // The relay's groups may have been published after all (a slow instance): only missing offsets go out.
+  // The relay's groups may have been published after all (a slow instance): published as repeats (ifMissing), which
+  // the broker may leave out where it knows them and every socket's cursor drops.
   // What the write path works with, assembled once: the log, where events are stored and where they are published.
   const deps = { store: app.store, log: app.log }
   const relay = new OutboxRelay({ ...deps, publish: async (events) => { await app.fanout.publishMany(events, true) } })
