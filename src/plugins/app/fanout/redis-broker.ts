@@ -165,7 +165,7 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
       return await scripted.aegHistoryRange(historyKey(prefix, userId), from, to)
     },
     async publish (channel, message) {
-      await (sharded ? command.spublish(channel, message) : command.publish(channel, message))
+      await publish(channel, message)
     },
     async subscribe (channel) {
       await (sharded ? subscriber.ssubscribe(channel) : subscribes.load(channel))

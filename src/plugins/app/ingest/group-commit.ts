@@ -91,7 +91,8 @@ export class GroupCommit {
     try {
       // While one group commits, the next gathers: the busier the instance, the larger its groups.
       while (this.queue.length > 0) {
-        await this.linger()
+        // Only with a linger: an await per group would otherwise cost every group a turn of the microtask queue.
+        if (this.lingerMs > 0) await this.linger()
         let size = 0
         let n = 0
         while (n < this.queue.length && (n === 0 || size + this.queue[n]!.events.length <= this.maxEvents)) size += this.queue[n++]!.events.length
