@@ -12,6 +12,7 @@ import { createRedisBroker } from '../src/plugins/app/fanout/redis-broker.js'
 import { userChannel } from '../src/plugins/app/fanout/broker.js'
 import type { PublishedFrame } from '../src/plugins/app/fanout/broker.js'
 import type { RedisClient } from '../src/plugins/external/redis.js'
+import { REASONING } from './common.js'
 import { startRedis, stopRedis } from './infra.js'
 
 const args = process.argv.slice(2)
@@ -24,7 +25,6 @@ const EVENTS = flag('events', 60000)
 const GROUP = flag('group', 10)
 const ROUNDS = flag('rounds', 3)
 const PREFIX = 'bb:'
-const REASONING = 'Comparing this month\'s compute spend with the last three months to find the services that grew fastest'
 
 const server = await startRedis(join(mkdtempSync(join(tmpdir(), 'aeg-broker-')), 'redis.log'))
 const command = new Redis(server.url, { enableAutoPipelining: true })

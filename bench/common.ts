@@ -16,6 +16,8 @@ export function isIngest (scenario: Scenario): scenario is IngestScenario {
 
 /** Every stack's user channel has the gateway's shape, so Redis does the same work for each. */
 export const KEY_PREFIX = 'bench:'
+/** The text of every bench event: frames of a real step's size. */
+export const REASONING = 'Comparing this month\'s compute spend with the last three months to find the services that grew fastest'
 export function channelOf (userId: string): string {
   return `${KEY_PREFIX}user:{${userId}}`
 }

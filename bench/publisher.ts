@@ -8,10 +8,9 @@ import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { toWire, type AgentEvent } from '../src/events/envelope.js'
 import { createRedisBroker } from '../src/plugins/app/fanout/redis-broker.js'
-import { channelOf, KEY_PREFIX, marker, nowUs, userName, userOf, type PublisherCommand, type PublisherReply } from './common.js'
+import { channelOf, KEY_PREFIX, marker, REASONING, nowUs, userName, userOf, type PublisherCommand, type PublisherReply } from './common.js'
 import { onCommand, send } from './ipc.js'
 
-const REASONING = 'Comparing this month\'s compute spend with the last three months to find the services that grew fastest'
 /** The epoch of the references' frames: they keep no stream, but their frames have the gateway's size. */
 const REFERENCE_EPOCH = 'bench0000000'
 
