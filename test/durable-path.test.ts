@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline'
 import t from 'tap'
 import { parseIngestBody } from '../src/events/validate.js'
 import { STATEMENT_TIMEOUT_MS } from '../src/plugins/app/store/pg-store.js'
-import { build, ctx, ingest, isolate, PG_URL, pgClient, pollUntil, REDIS_URL, testEnv } from './helper.js'
+import { build, ctx, goldenRun, ingest, isolate, PG_URL, pgClient, pollUntil, REDIS_URL, testEnv } from './helper.js'
 import { freePort } from './fixtures/redis-server.js'
 import { proxyFor } from './fixtures/tcp-proxy.js'
 import { StreamClient, upTo } from './stream-client.js'
@@ -245,4 +245,64 @@ t.test('INGEST_LINGER_MS: units arriving within it share a transaction; a group 
     t.same((await Promise.all([first, second])).map((r) => r.stored), [100, 1])
     t.equal((await storedAt(['evt_linger_e0', 'evt_linger_f'])).size, 2, 'the full group left on its own')
   })
+})
+
+t.test('a group whose runs the instance knows is stored without a read; what another instance changed is still answered exactly', async (t) => {
+  const iso = isolate(t)
+  const gw = await build(t, iso)
+  const other = await build(t, iso)
+  // The statements of gw's ingest connections, by what they call.
+  const calls: string[] = []
+  const pool = gw.app.pg!
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown
+  const watched = new WeakSet<object>()
+  // pool.query checks out with a callback (the position reads, the outbox): left as it is.
+  pool.connect = (async (...args: unknown[]) => {
+    if (args.length > 0) return connect(...args)
+    const client = await (connect() as Promise<import('pg').PoolClient>)
+    if (!watched.has(client)) {
+      watched.add(client)
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown
+      client.query = ((...args: unknown[]) => {
+        const q = args[0] as string | { text: string }
+        const text = typeof q === 'string' ? q : q.text
+        const fn = /FROM (read_plan|append_events)\(/.exec(text)
+        if (fn) calls.push(fn[1]!)
+        return query(...args)
+      }) as typeof client.query
+    }
+    return client
+  }) as typeof pool.connect
+  const group = async (base: string, body: unknown): Promise<{ status: number, body: Record<string, unknown>, calls: string[] }> => {
+    calls.length = 0
+    const answer = await ingest(base, body)
+    return { ...answer, calls: [...calls] }
+  }
+  const c = ctx('cache-u')
+  const client = new StreamClient('cache-u')
+  await client.connect(gw.ws)
+  const [started, thinkingStep, , , completed] = goldenRun(c).map((e, i) => ({ ...e, event_id: `evt_cache_${i}` }))
+
+  const first = await group(gw.http, started)
+  t.match(first, { status: 202, body: { stored: 1 }, calls: ['read_plan', 'append_events'] }, 'a run it has not seen: planned on a read')
+  const second = await group(gw.http, thinkingStep)
+  t.match(second, { status: 202, body: { stored: 1 }, calls: ['append_events'] }, 'its run known: one statement')
+
+  const retry = await group(gw.http, started)
+  t.match(retry, { status: 202, body: { stored: 0, duplicates: 1 } }, 'a retry is a duplicate, not stored twice')
+  t.same(retry.calls, ['append_events', 'read_plan'], 'the lock-side check refused the plan, the read found the duplicate')
+
+  // The run ends through the other instance: gw's cache still says running.
+  t.match(await ingest(other.http, completed), { status: 202, body: { stored: 1 } })
+  const late = await group(gw.http, { ...thinkingStep, event_id: 'evt_cache_late' })
+  t.equal(late.status, 409, 'an event after the end is refused, whichever instance saw the end')
+  t.match(late.body.message, /has ended/)
+  const again = await group(gw.http, completed)
+  t.match(again, { status: 202, body: { stored: 0, duplicates: 1 } }, 'the end\'s retry through gw: a duplicate, not a conflict')
+
+  await client.until(3)
+  t.same(client.seqs(), [1, 2, 3], 'each stored event delivered once, in order')
+  const run = await gw.app.store.run('cache-u', c.run_id!)
+  t.match(run, { status: 'completed', events: 3, last_seq: 3 })
+  await client.socket?.close()
 })

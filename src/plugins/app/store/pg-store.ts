@@ -1,8 +1,9 @@
 // PostgreSQL event log: a group of units planned on one read and stored by one call (append_events); reads batched.
 import DataLoader from 'dataloader'
+import { LRUCache } from 'lru-cache'
 import type { AgentEvent } from '../../../events/envelope.js'
 import { lingerSchedule } from '../../../linger.js'
-import { isDatabaseError, type PgPool } from '../../external/postgres.js'
+import { isDatabaseError, type PgPool, type PgPoolClient } from '../../external/postgres.js'
 import { dropPartitions, ensurePartitions } from './partitions.js'
 import { RunPlanner, type KnownRun } from './runs.js'
 import { RunConflictError, type EventStore, type OutboxEntry, type RunRecord, type StoredEvent, type StreamPosition, type UnitOutcome } from './store.js'
@@ -11,6 +12,11 @@ import { RunConflictError, type EventStore, type OutboxEntry, type RunRecord, ty
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000
 /** Plans made again when a concurrent writer changed what the plan read; beyond this the group fails (and is retried). */
 const MAX_REPLANS = 5
+/**
+ * Runs this instance planned or read lately, kept so that a group whose runs are all known is planned without a
+ * read (see `append`). A few minutes of a busy instance's runs; an entry older than its TTL is read again.
+ */
+const RUN_CACHE = { max: 50_000, ttl: 5 * 60_000 }
 /** PostgreSQL's answer when the plan no longer holds under the locks (migrations/004). */
 export const STALE_PLAN = 'AEG01'
 
@@ -105,16 +111,59 @@ export function createPgStore (pool: PgPool): EventStore {
   }, { cache: false, batchScheduleFn: lingerSchedule() })
   const reading = new Map<string, Promise<StreamPosition>>()
 
-  async function appendOnce (units: AgentEvent[][], ids: string[], runIds: string[]): Promise<{ outcomes: UnitOutcome[], outboxId?: string } | undefined> {
-    const read = await pool.query<PlanRow>({ ...READ_PLAN, values: [ids, new Date(Date.now() - IDEMPOTENCY_WINDOW_MS), runIds] })
-      .catch((err: unknown) => { throw classify(err, false) })
-    const dups = new Map<string, StoredEvent>()
+  // The runs as this instance last saw them: written by its own groups, or read by their plans.
+  const runCache = new LRUCache<string, KnownRun>(RUN_CACHE)
+  /** The group's runs, when every one of them is in the cache; undefined otherwise. */
+  const cachedRuns = (runIds: string[]): Map<string, KnownRun> | undefined => {
     const known = new Map<string, KnownRun>()
-    for (const r of read.rows) {
-      if (r.k === 'e') dups.set(r.id, rowToEvent({ seq: r.seq!, epoch: r.epoch!, body: r.body! }))
-      else known.set(r.id, { user_id: r.u, status: r.status!, ended_at: r.ended === true ? 'ended' : null })
+    for (const id of runIds) {
+      const run = runCache.get(id)
+      if (run === undefined) return undefined
+      known.set(id, run)
+    }
+    return known
+  }
+
+  /**
+   * A group's statements on one connection. Failing to get one means nothing was sent (so nothing stored); a
+   * connection that failed otherwise than by the server's answer is destroyed, not pooled again.
+   */
+  async function onConnection<T> (work: (client: PgPoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect().catch((err: unknown) => { throw classify(err, false) })
+    let broken: Error | undefined
+    const onError = (err: Error): void => { broken = err }
+    client.on('error', onError)
+    try {
+      return await work(client)
+    } catch (err) {
+      if (!isDatabaseError(err)) broken ??= err as Error
+      throw err
+    } finally {
+      client.off('error', onError)
+      client.release(broken)
+    }
+  }
+
+  /** Plans on `cached` runs without a read when given (and no duplicates assumed), else on a read of the log. */
+  async function appendOnce (client: PgPoolClient, units: AgentEvent[][], ids: string[], runIds: string[], cached?: Map<string, KnownRun>): Promise<{ outcomes: UnitOutcome[], outboxId?: string } | undefined> {
+    const dups = new Map<string, StoredEvent>()
+    let known = cached
+    if (known === undefined) {
+      const read = await client.query<PlanRow>({ ...READ_PLAN, values: [ids, new Date(Date.now() - IDEMPOTENCY_WINDOW_MS), runIds] })
+        .catch((err: unknown) => { throw classify(err, false) })
+      known = new Map<string, KnownRun>()
+      for (const r of read.rows) {
+        if (r.k === 'e') dups.set(r.id, rowToEvent({ seq: r.seq!, epoch: r.epoch!, body: r.body! }))
+        else {
+          const run = { user_id: r.u, status: r.status!, ended_at: r.ended === true ? 'ended' : null }
+          known.set(r.id, run)
+          runCache.set(r.id, run)
+        }
+      }
     }
     const { plans, fresh, counts, runs } = planGroup(units, dups, known)
+    // A refusal on the cache's word alone may be a retry of a stored event (a duplicate, not a conflict): read.
+    if (cached !== undefined && plans.some((p) => 'conflict' in p)) return undefined
 
     const placed = new Map<AgentEvent, StoredEvent>()
     let outboxId: string | undefined
@@ -123,7 +172,7 @@ export function createPgStore (pool: PgPool): EventStore {
       const start = await dbEpoch().catch((err: unknown) => { throw classify(err, false) })
       let result
       try {
-        result = await pool.query<{ user_id: string, base: string, epoch: string, outbox_id: string }>({
+        result = await client.query<{ user_id: string, base: string, epoch: string, outbox_id: string }>({
           ...APPEND,
           values: [
             // One serialization for the whole group, the bodies inside it (see append_events).
@@ -140,6 +189,8 @@ export function createPgStore (pool: PgPool): EventStore {
         if ((err as { code?: string }).code === STALE_PLAN) return undefined
         throw classify(err, true)
       }
+      // What this group made of its runs is what the next group will expect of them.
+      for (const r of runs) runCache.set(r.run_id, { user_id: r.user_id, status: r.status, ended_at: r.ended ? 'ended' : null })
       const bases = new Map(result.rows.map((r) => [r.user_id, { base: Number(r.base), epoch: r.epoch }]))
       outboxId = result.rows[0]?.outbox_id
       for (const f of fresh) {
@@ -160,9 +211,15 @@ export function createPgStore (pool: PgPool): EventStore {
     async append (units) {
       const ids = [...new Set(units.flatMap((u) => u.map((e) => e.event_id)))]
       const runIds = [...new Set(units.flatMap((u) => u.map((e) => e.context.run_id)))]
-      for (let attempt = 0; attempt < MAX_REPLANS; attempt++) {
-        const done = await appendOnce(units, ids, runIds)
+      // Without a read when this instance knows every run of the group (the common case: a run's events follow
+      // each other). What the cache cannot know, append_events checks under its locks: a run that moved on
+      // elsewhere, an event stored before (a producer's retry). Either refuses the plan (AEG01), and the group
+      // is planned again on a read, as is a group the cache would refuse a unit of (that unit may be a retry).
+      let cached = cachedRuns(runIds)
+      for (let attempt = 0; attempt < MAX_REPLANS + (cached ? 1 : 0); attempt++) {
+        const done = await onConnection(async (client) => await appendOnce(client, units, ids, runIds, cached))
         if (done) return done
+        cached = undefined
       }
       throw Object.assign(new Error('concurrent writers kept changing the runs or events of this group'), { transient: true })
     },
