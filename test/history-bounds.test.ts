@@ -69,7 +69,19 @@ t.test('a group of many users: every user\'s frames kept and published, in offse
     heard.set(channel, list)
   })
   await sub.subscribe(...users.map((u) => gw.app.fanout.channelOf(u)))
+  // What reaches the command connection's socket: one write for the group's 600 commands (a corked write, not a
+  // pipeline of ioredis's, whose commands outlived their replies and filled the old generation).
+  const stream = (gw.app.redis!.command as unknown as { stream: Record<'_write' | '_writev', (...args: unknown[]) => void> }).stream
+  const writes = { single: 0, vectored: 0 }
+  const [write, writev] = [stream._write, stream._writev]
+  stream._write = function (this: unknown, ...args: unknown[]) { writes.single++; write.apply(this, args) }
+  stream._writev = function (this: unknown, ...args: unknown[]) { writes.vectored++; writev.apply(this, args) }
+  const pipelines = gw.app.redis!.command.pipeline
+  let piped = 0
+  gw.app.redis!.command.pipeline = function (this: unknown, ...args: unknown[]) { piped++; return pipelines.apply(this, args as []) } as typeof pipelines
+  t.teardown(() => { Object.assign(stream, { _write: write, _writev: writev }); gw.app.redis!.command.pipeline = pipelines })
   await gw.app.broker.publishEvents(events)
+  t.same({ ...writes, piped }, { single: 0, vectored: 1, piped: 0 }, 'the group left in one write, through no pipeline')
   // A PING on the same connection answers after every message published before it.
   await sub.ping()
   for (const u of users) {

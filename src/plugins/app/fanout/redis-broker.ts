@@ -3,12 +3,12 @@ import DataLoader from 'dataloader'
 import type { Clock } from '../../../clock.js'
 import { systemClock } from '../../../clock.js'
 import { lingerSchedule } from '../../../linger.js'
-import type { RedisClient, RedisConnections } from '../../external/redis.js'
+import { corked, type RedisClient, type RedisConnections } from '../../external/redis.js'
 import type { Broker, BrokerMessageHandler, HistoryLimits, PublishedFrame } from './broker.js'
 import { historyKey, userChannel } from './broker.js'
 
 // The hot history is a list of the user's latest frames, appended as they are published: RPUSH, then a PUBLISH per
-// frame, plain commands that the connection's auto-pipelining sends together. A Lua script that checked the tail
+// frame, plain commands written together in one corked write (`corked`, external/redis.ts). A Lua script that checked the tail
 // before each append kept the list a contiguous run, but cost Redis three times the commands it ran (its arguments
 // converted to Lua strings and back, a call per command): 11 to 12 µs per event against 4 to 5 for the commands
 // alone, in a stand-alone bench of 5,000 users. Without it the list is contiguous in the common case (one
@@ -150,12 +150,12 @@ export function createRedisBroker (clients: RedisConnections, onMessage: BrokerM
     // A relay's or a duplicate's publish may repeat one that went out: published again (each socket's cursor drops an
     // offset it has delivered), not appended again (a range the list lacks is read from the log).
     if (ifMissing) {
-      await Promise.all(users.flatMap(([userId, mine]) => mine.map((e) => publish(userChannel(prefix, userId), e.frame))))
+      await Promise.all(corked(command, () => users.flatMap(([userId, mine]) => mine.map((e) => publish(userChannel(prefix, userId), e.frame)))))
       return
     }
-    // The commands of one tick leave in one write (auto-pipelining), and one connection runs them in the order sent:
-    // every user's events go out in offset order. On a cluster, the user's node's connection does the same.
-    await Promise.all(users.map(async ([userId, mine]) => { await publishUser(userId, mine) }))
+    // The commands of a group leave in one write, and one connection runs them in the order sent: every user's
+    // events go out in offset order. On a cluster, the user's node's connection does the same.
+    await Promise.all(corked(command, () => users.map(async ([userId, mine]) => { await publishUser(userId, mine) })))
   }
 
   return {
