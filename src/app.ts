@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { registerErrorHandlers } from './error-handler.js'
-import { loggerOptions } from './logger.js'
+import { loggerOptions, requestLogger } from './logger.js'
 import auth from './plugins/app/auth/index.js'
 import backends from './plugins/app/backends/index.js'
 import fanout from './plugins/app/fanout/index.js'
@@ -23,7 +23,7 @@ import rateLimit from './plugins/external/rate-limit.js'
 import websocket from './plugins/external/websocket.js'
 import admin from './routes/admin.js'
 import demo from './routes/demo.js'
-import events from './routes/events.js'
+import events, { INGEST_PATH } from './routes/events.js'
 import health from './routes/health.js'
 import history from './routes/history.js'
 import tickets from './routes/tickets.js'
@@ -46,6 +46,10 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   const clock = opts.clock ?? systemClock
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger } : { logger }),
+    childLoggerFactory: requestLogger,
+    // The agent backends' ingest is the busiest route, and each of its requests is counted in the metrics: no
+    // request lines for it (refusals and failures are still logged by the error handler).
+    disableRequestLogging: (req) => req.method === 'POST' && req.url?.split('?')[0] === INGEST_PATH,
     bodyLimit: config.ingest.bodyLimit,
     // Off unless configured: with it on, any client could choose its logged and rate-limited address.
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy

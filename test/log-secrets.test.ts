@@ -2,7 +2,7 @@
 import t from 'tap'
 import { redactUrl } from '../src/logger.js'
 import { LogCapture } from './fixtures/log-capture.js'
-import { build, Client, DEV_SECRET, isolate, SERVICE, token } from './helper.js'
+import { build, Client, DEV_SECRET, ingest, isolate, SERVICE, token } from './helper.js'
 
 const logs = new LogCapture()
 logs.secret(SERVICE.secret, DEV_SECRET)
@@ -74,4 +74,36 @@ t.test('a run that sends tokens and tickets in every encoding logs none of them'
   t.ok(requests.some((line) => line.includes('/no/such/route?%74oken=[REDACTED]')), 'a 404 too')
   t.ok(requests.some((line) => line.includes('%74oken=[REDACTED]')), 'the parameter names stay readable')
   t.same(logs.leaks(), [], 'no token, ticket or secret in any line')
+})
+
+t.test('request lines: every user request is logged with its id, the ingest route only when refused, and no logger is made for a request that logs nothing', async (t) => {
+  const capture = new LogCapture()
+  const iso = isolate(t)
+  const gw = await build(t, iso, {}, capture.logger)
+  // Children of the app's logger made after boot: request loggers, made on a request's first line.
+  const child = capture.logger.child.bind(capture.logger)
+  let made = 0
+  capture.logger.child = ((...args: Parameters<typeof child>) => { made++; return child(...args) }) as typeof child
+  t.teardown(() => { capture.logger.child = child })
+  const lines = (): Array<Record<string, unknown>> => capture.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+
+  const context = { user_id: 'logged', thread_id: 'th-log', run_id: 'run-log', request_id: 'req-log' }
+  for (let i = 0; i < 5; i++) {
+    const answer = await ingest(gw.http, { type: 'agent_thinking', context, reasoning: `step ${i}` })
+    t.equal(answer.status, 202)
+  }
+  t.equal(made, 0, 'five stored ingests: no request logger made')
+  t.same(lines().filter((l) => String((l.req as { url?: string } | undefined)?.url ?? '').startsWith('/api/v1/events')), [], 'and no request line for them')
+
+  const refused = await ingest(gw.http, { type: 'agent_thinking', context: { ...context, user_id: '' } })
+  t.equal(refused.status, 400)
+  const rejected = lines().filter((l) => l.msg === 'request rejected')
+  t.equal(rejected.length, 1, 'a refused ingest is logged')
+  t.type(rejected[0]!.reqId, 'string', 'with its request id')
+
+  const res = await fetch(`${gw.http}/api/v1/runs/run-log`, { headers: { authorization: `Bearer ${await token('logged')}` } })
+  await res.arrayBuffer()
+  const incoming = lines().filter((l) => l.msg === 'incoming request' && (l.req as { url?: string }).url === '/api/v1/runs/run-log')
+  t.equal(incoming.length, 1, 'a user request is logged')
+  t.ok(lines().some((l) => l.msg === 'request completed' && l.reqId === incoming[0]!.reqId), 'its completion under the same id')
 })

@@ -24,13 +24,15 @@ function toHttp (err: unknown): unknown {
  */
 const acceptShape: FastifySchemaCompiler<unknown> = () => () => true
 
+export const INGEST_PATH = '/api/v1/events'
+
 const events: FastifyPluginAsyncTypebox<{ maxBatch: number }> = async (app, opts) => {
   // Inside this scope only: every route here is for services, none for users.
   app.addHook('onRequest', async (request) => {
     if (!app.auth.isService(request)) throw new HttpErrors.ServiceAuthFailed('X-Service-ID and X-Service-Secret are missing or wrong')
   })
 
-  app.post('/api/v1/events', {
+  app.post(INGEST_PATH, {
     schema: { body: IngestBodySchema, response: { 202: IngestReplySchema } },
     validatorCompiler: acceptShape
   }, async (request, reply) => {
