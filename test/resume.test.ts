@@ -148,3 +148,32 @@ t.test('a lost pub/sub message is fetched from history before anything newer is 
   t.same(client.events.map((f) => f.reasoning), ['step 1', 'step 2', 'step 3'])
   await client.socket?.close()
 })
+
+t.test('sockets of many users resuming together share their reads of the stream: a deploy\'s storm is not a query per socket', async (t) => {
+  const iso = isolate(t)
+  const gw = await build(t, iso)
+  const users = Array.from({ length: 40 }, (_, i) => `storm-${i}`)
+  const clients = users.map((u) => new StreamClient(u))
+  await Promise.all(clients.map((c) => c.connect(gw.ws)))
+  await ingest(gw.http, { events: users.map((u, i) => thinking(ctx(u, `run_storm_${i}`), 1)) })
+  await Promise.all(clients.map((c) => c.until(1)))
+  await Promise.all(clients.map((c) => c.kill()))
+  // Missed while away: each resume checks the user's oldest kept offset, and replays.
+  await ingest(gw.http, { events: users.map((u, i) => thinking(ctx(u, `run_storm_${i}`), 2)) })
+
+  const statements: string[] = []
+  const query = gw.app.pg!.query.bind(gw.app.pg!)
+  gw.app.pg!.query = ((...args: Parameters<typeof query>) => {
+    const q = args[0] as string | { name?: string, text: string }
+    statements.push(typeof q === 'string' ? q : q.name ?? q.text)
+    return query(...args)
+  }) as typeof query
+  t.teardown(() => { gw.app.pg!.query = query })
+  await Promise.all(clients.map((c) => c.connect(gw.ws)))
+  await Promise.all(clients.map((c) => c.until(2)))
+  const earliest = statements.filter((s) => s === 'aeg_earliest').length
+  t.ok(earliest >= 1 && earliest < 20, `40 users resuming together: ${earliest} reads of the oldest offsets`)
+  t.ok(clients.every((c) => c.failures.length === 0), 'every resume accepted')
+  t.same(clients.map((c) => c.seqs().join(',')), users.map(() => '1,2'), 'and each got what it missed, once')
+  await Promise.all(clients.map((c) => c.socket?.close()))
+})

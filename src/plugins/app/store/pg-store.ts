@@ -34,8 +34,20 @@ const APPEND = {
   text: 'SELECT user_id, base, epoch, outbox_id FROM append_events($1::json, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)'
 }
 const POSITIONS = { name: 'aeg_positions', text: 'SELECT user_id, seq, epoch FROM user_streams WHERE user_id = ANY ($1::text[])' }
+// Each user's oldest kept offset, a probe of the (user_id, seq) index per user and partition. Named like the rest:
+// planned once per connection, where an unnamed statement was planned over every partition on each call (0.6 ms,
+// ten times its execution).
+const EARLIEST = {
+  name: 'aeg_earliest',
+  text: 'SELECT u.id AS user_id, (SELECT min(e.seq) FROM events e WHERE e.user_id = u.id) AS seq FROM unnest($1::text[]) AS u(id)'
+}
 
 const EVENT_COLUMNS = 'e.seq, s.epoch, e.body'
+const RANGE = {
+  name: 'aeg_range',
+  text: `SELECT ${EVENT_COLUMNS} FROM events e JOIN user_streams s USING (user_id)
+    WHERE e.user_id = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq LIMIT $4`
+}
 
 // SQLSTATE classes that can be about a statement's data: 22 data exception, 23 integrity constraint, 54 program
 // limit exceeded (a row or an index entry too large). Anything else — the connection, the server's state, or a
@@ -110,6 +122,13 @@ export function createPgStore (pool: PgPool): EventStore {
     return users.map((u) => found.get(u) ?? { seq: 0, epoch: start })
   }, { cache: false, batchScheduleFn: lingerSchedule() })
   const reading = new Map<string, Promise<StreamPosition>>()
+  // Resumes read it with their position: after a deploy, thousands of sockets resume together, and each read its
+  // own before.
+  const earliestReads = new DataLoader<string, number | null>(async (users) => {
+    const { rows } = await pool.query<{ user_id: string, seq: string | null }>({ ...EARLIEST, values: [[...new Set(users)]] })
+    const found = new Map(rows.map((r) => [r.user_id, r.seq === null ? null : Number(r.seq)]))
+    return users.map((u) => found.get(u) ?? null)
+  }, { cache: false, batchScheduleFn: lingerSchedule() })
 
   // The runs as this instance last saw them: written by its own groups, or read by their plans.
   const runCache = new LRUCache<string, KnownRun>(RUN_CACHE)
@@ -235,15 +254,12 @@ export function createPgStore (pool: PgPool): EventStore {
     },
 
     async range (userId, from, to, limit) {
-      const { rows } = await pool.query<EventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM events e JOIN user_streams s USING (user_id)
-         WHERE e.user_id = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq LIMIT $4`, [userId, from, to, limit])
+      const { rows } = await pool.query<EventRow>({ ...RANGE, values: [userId, from, to, limit] })
       return rows.map(rowToEvent)
     },
 
     async earliest (userId) {
-      const { rows } = await pool.query<{ seq: string | null }>('SELECT min(seq) AS seq FROM events WHERE user_id = $1', [userId])
-      return rows[0]?.seq == null ? null : Number(rows[0].seq)
+      return await earliestReads.load(userId)
     },
 
     async threadEvents (userId, threadId, after, limit) {
