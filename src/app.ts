@@ -1,6 +1,6 @@
 // buildApp(config): the whole gateway, plugins registered in the order they depend on each other.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { registerErrorHandlers } from './error-handler.js'
@@ -49,7 +49,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     childLoggerFactory: requestLogger,
     // The agent backends' ingest is the busiest route, and each of its requests is counted in the metrics: no
     // request lines for it (refusals and failures are still logged by the error handler).
-    disableRequestLogging: (req) => req.method === 'POST' && req.url?.split('?')[0] === INGEST_PATH,
+    logController: new LogController({ disableRequestLogging: (req: { method?: string, url?: string }) => req.method === 'POST' && req.url?.split('?')[0] === INGEST_PATH }),
     bodyLimit: config.ingest.bodyLimit,
     // Off unless configured: with it on, any client could choose its logged and rate-limited address.
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
