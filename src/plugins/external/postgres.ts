@@ -33,7 +33,8 @@ export function createPool (url: string, schema: string, max: number, applicatio
 /**
  * Runs `work` on a client of its own. While checked out a client has no pool listener, and pg emits connection
  * errors (a killed backend, a lost server) as events: unheard, one would crash the process. So we listen, and
- * a client that failed is released destroyed instead of going back to the pool.
+ * a client that failed is released destroyed instead of going back to the pool; so is one whose statement failed
+ * otherwise than by the server's answer (a lost connection, a statement timeout), as `pool.query` does.
  */
 export async function withClient<T> (pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
@@ -42,6 +43,9 @@ export async function withClient<T> (pool: pg.Pool, work: (client: pg.PoolClient
   client.on('error', onError)
   try {
     return await work(client)
+  } catch (err) {
+    if (!isDatabaseError(err)) broken ??= err instanceof Error ? err : new Error(String(err))
+    throw err
   } finally {
     client.off('error', onError)
     client.release(broken)

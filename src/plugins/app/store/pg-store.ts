@@ -3,7 +3,7 @@ import DataLoader from 'dataloader'
 import { LRUCache } from 'lru-cache'
 import type { AgentEvent } from '../../../events/envelope.js'
 import { lingerSchedule } from '../../../linger.js'
-import { isDatabaseError, type PgPool, type PgPoolClient } from '../../external/postgres.js'
+import { isDatabaseError, withClient, type PgPool, type PgPoolClient } from '../../external/postgres.js'
 import { dropPartitions, ensurePartitions } from './partitions.js'
 import { RunPlanner, type KnownRun } from './runs.js'
 import { RunConflictError, type EventStore, type OutboxEntry, type RunRecord, type StoredEvent, type StreamPosition, type UnitOutcome } from './store.js'
@@ -143,26 +143,6 @@ export function createPgStore (pool: PgPool): EventStore {
     return known
   }
 
-  /**
-   * A group's statements on one connection. Failing to get one means nothing was sent (so nothing stored); a
-   * connection that failed otherwise than by the server's answer is destroyed, not pooled again.
-   */
-  async function onConnection<T> (work: (client: PgPoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect().catch((err: unknown) => { throw classify(err, false) })
-    let broken: Error | undefined
-    const onError = (err: Error): void => { broken = err }
-    client.on('error', onError)
-    try {
-      return await work(client)
-    } catch (err) {
-      if (!isDatabaseError(err)) broken ??= err as Error
-      throw err
-    } finally {
-      client.off('error', onError)
-      client.release(broken)
-    }
-  }
-
   /** Plans on `cached` runs without a read when given (and no duplicates assumed), else on a read of the log. */
   async function appendOnce (client: PgPoolClient, units: AgentEvent[][], ids: string[], runIds: string[], cached?: Map<string, KnownRun>): Promise<{ outcomes: UnitOutcome[], outboxId?: string } | undefined> {
     const dups = new Map<string, StoredEvent>()
@@ -236,7 +216,12 @@ export function createPgStore (pool: PgPool): EventStore {
       // is planned again on a read, as is a group the cache would refuse a unit of (that unit may be a retry).
       let cached = cachedRuns(runIds)
       for (let attempt = 0; attempt < MAX_REPLANS + (cached ? 1 : 0); attempt++) {
-        const done = await onConnection(async (client) => await appendOnce(client, units, ids, runIds, cached))
+        // Failing to get a connection means nothing was sent, so nothing stored.
+        let connected = false
+        const done = await withClient(pool, async (client) => {
+          connected = true
+          return await appendOnce(client, units, ids, runIds, cached)
+        }).catch((err: unknown) => { throw connected ? err : classify(err, false) })
         if (done) return done
         cached = undefined
       }
