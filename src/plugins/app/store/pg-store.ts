@@ -132,6 +132,15 @@ export function createPgStore (pool: PgPool): EventStore {
 
   // The runs as this instance last saw them: written by its own groups, or read by their plans.
   const runCache = new LRUCache<string, KnownRun>(RUN_CACHE)
+  /**
+   * Notes a run's state; an entry that already says the same is left as it is (and ages out at its TTL): most
+   * groups leave their runs as they were, and a new object per run and group lived long enough to be promoted.
+   */
+  const remember = (runId: string, userId: string, status: string, ended: boolean): void => {
+    const was = runCache.get(runId)
+    if (was?.user_id === userId && was.status === status && (was.ended_at !== null) === ended) return
+    runCache.set(runId, { user_id: userId, status, ended_at: ended ? 'ended' : null })
+  }
   /** The group's runs, when every one of them is in the cache; undefined otherwise. */
   const cachedRuns = (runIds: string[]): Map<string, KnownRun> | undefined => {
     const known = new Map<string, KnownRun>()
@@ -154,9 +163,8 @@ export function createPgStore (pool: PgPool): EventStore {
       for (const r of read.rows) {
         if (r.k === 'e') dups.set(r.id, rowToEvent({ seq: r.seq!, epoch: r.epoch!, body: r.body! }))
         else {
-          const run = { user_id: r.u, status: r.status!, ended_at: r.ended === true ? 'ended' : null }
-          known.set(r.id, run)
-          runCache.set(r.id, run)
+          known.set(r.id, { user_id: r.u, status: r.status!, ended_at: r.ended === true ? 'ended' : null })
+          remember(r.id, r.u, r.status!, r.ended === true)
         }
       }
     }
@@ -189,7 +197,7 @@ export function createPgStore (pool: PgPool): EventStore {
         throw classify(err, true)
       }
       // What this group made of its runs is what the next group will expect of them.
-      for (const r of runs) runCache.set(r.run_id, { user_id: r.user_id, status: r.status, ended_at: r.ended ? 'ended' : null })
+      for (const r of runs) remember(r.run_id, r.user_id, r.status, r.ended)
       const bases = new Map(result.rows.map((r) => [r.user_id, { base: Number(r.base), epoch: r.epoch }]))
       outboxId = result.rows[0]?.outbox_id
       for (const f of fresh) {
