@@ -37,6 +37,9 @@ export interface BuildOptions {
 }
 
 /** The nearest `hops` proxies are believed (Fastify's hop count, as a function its types accept). */
+/** The ingest route's URL, with or without a query; asked of every request, so no split. */
+const isIngestUrl = (url = ''): boolean => url.startsWith(INGEST_PATH) && (url.length === INGEST_PATH.length || url[INGEST_PATH.length] === '?')
+
 function trustHops (hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops
 }
@@ -49,7 +52,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     childLoggerFactory: requestLogger,
     // The agent backends' ingest is the busiest route, and each of its requests is counted in the metrics: no
     // request lines for it (refusals and failures are still logged by the error handler).
-    logController: new LogController({ disableRequestLogging: (req: { method?: string, url?: string }) => req.method === 'POST' && req.url?.split('?')[0] === INGEST_PATH }),
+    logController: new LogController({ disableRequestLogging: (req: { method?: string, url?: string }) => req.method === 'POST' && isIngestUrl(req.url) }),
     bodyLimit: config.ingest.bodyLimit,
     // Off unless configured: with it on, any client could choose its logged and rate-limited address.
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
