@@ -7,3 +7,5 @@ const env = parseEnv({})
 export const HEARTBEAT_INTERVAL_S = env.HEARTBEAT_INTERVAL_S
 /** The hot history the gateway's Redis broker keeps per user. */
 export const HISTORY = { size: env.HISTORY_SIZE, ttlMs: env.HISTORY_TTL_S * 1000 }
+/** The gateway's log level: the bench's servers log as production does, unless --log-level says otherwise. */
+export const LOG_LEVEL = env.LOG_LEVEL

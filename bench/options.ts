@@ -1,7 +1,7 @@
 // The bench's options: CLI flags, each also settable as BENCH_<NAME> in the environment; --full is the issue's setup.
 import { parseArgs } from 'node:util'
 import { INGEST_SCENARIOS, SCENARIOS, STACKS, type Placement, type Scenario, type Stack } from './common.js'
-import { HEARTBEAT_INTERVAL_S } from './gateway-defaults.js'
+import { HEARTBEAT_INTERVAL_S, LOG_LEVEL } from './gateway-defaults.js'
 
 export type Mode = 'compare' | 'saturate' | 'profile'
 
@@ -64,7 +64,7 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --producers N     concurrent producers: connections of ingest-single, requests in flight of ingest-batch (default 64)
   --pg-url URL      PostgreSQL (default postgres://postgres@127.0.0.1:5432/test)
   --out DIR         results and logs (default bench/results)
-  --log-level L     the servers' LOG_LEVEL (default warn)
+  --log-level L     the servers' LOG_LEVEL (default: the gateway's own, ${LOG_LEVEL})
   --quiet-wait S    before each round, wait up to S s for other processes to use < 0.25 core (default 30)
   --deadline-min M  hard stop for the whole bench (default 60; 240 with --full)
   --seed N          the event-to-user hash's seed (default 7)
@@ -102,7 +102,7 @@ const FLAGS = {
   producers: '64',
   'pg-url': 'postgres://postgres@127.0.0.1:5432/test',
   out: 'bench/results',
-  'log-level': 'warn',
+  'log-level': LOG_LEVEL,
   'quiet-wait': '30',
   'deadline-min': '60',
   seed: '7',
