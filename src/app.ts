@@ -36,10 +36,10 @@ export interface BuildOptions {
   clock?: Clock
 }
 
-/** The nearest `hops` proxies are believed (Fastify's hop count, as a function its types accept). */
 /** The ingest route's URL, with or without a query; asked of every request, so no split. */
 const isIngestUrl = (url = ''): boolean => url.startsWith(INGEST_PATH) && (url.length === INGEST_PATH.length || url[INGEST_PATH.length] === '?')
 
+/** The nearest `hops` proxies are believed (Fastify's hop count, as a function its types accept). */
 function trustHops (hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops
 }
