@@ -1,11 +1,6 @@
 // Ingest from a Redis Stream: one consumer group across instances, ack after store, dead letters with a reason.
-import { Redis } from 'ioredis'
-import pino from 'pino'
-import t, { type Test } from 'tap'
-import type { FastifyBaseLogger } from 'fastify'
-import type { AgentEvent } from '../src/events/envelope.js'
-import { StreamReader } from '../src/plugins/app/ingest/stream-reader.js'
-import { build, ctx, goldenRun, ingest, isolate, pgClient, pollUntil, REDIS_URL, redis } from './helper.js'
+import t from 'tap'
+import { build, ctx, goldenRun, ingest, isolate, pgClient, pollUntil, redis } from './helper.js'
 import { StreamClient, upTo } from './stream-client.js'
 
 t.test('an event added while every instance is down is delivered once they start', async (t) => {
@@ -107,72 +102,4 @@ t.test('an entry the event log refuses is isolated and dead-lettered; the rest o
   await clients[2]!.until(21)
   t.equal((await db.query('SELECT count(*)::int AS n FROM events')).rows[0].n, 61, 'only the neighbour was stored')
   for (const c of clients) await c.socket?.close()
-})
-
-/**
- * A reader over real Redis whose submit the test holds: the first `held` units wait for `release`, which lets them
- * through or fails them as a store outage would (not the data's fault: they stay pending and are read again).
- */
-function heldReader (t: Test, key: string, held: number): { reader: StreamReader, submitted: string[], release: (fail: boolean) => void } {
-  const submitted: string[] = []
-  let release!: (fail: boolean) => void
-  const gate = new Promise<boolean>((resolve) => { release = resolve })
-  const reader = new StreamReader({
-    key,
-    group: 'g',
-    consumer: 'c1',
-    maxBatch: 100,
-    command: redis(t),
-    reader: new Redis(REDIS_URL), // the reader disconnects it on stop
-    async submit (events: AgentEvent[]) {
-      submitted.push(events[0]!.event_id)
-      if (submitted.length <= held && await gate) throw new Error('the store is unreachable')
-    },
-    log: pino({ level: 'silent' }) as unknown as FastifyBaseLogger
-  })
-  t.teardown(() => reader.stop())
-  return { reader, submitted, release }
-}
-
-const entry = (id: string): string => JSON.stringify({ type: 'agent_thinking', event_id: id, context: ctx('ahead'), reasoning: id })
-
-async function add (r: Redis, key: string, ids: string[]): Promise<void> {
-  const pipeline = r.pipeline()
-  for (const id of ids) pipeline.xadd(key, '*', 'event', entry(id))
-  await pipeline.exec()
-}
-
-const A = ['a0', 'a1', 'a2']
-const B = ['b0', 'b1']
-
-t.test('the next entries are read while the previous are stored, and handed on only after them', async (t) => {
-  const iso = isolate(t)
-  const r = redis(t)
-  const key = `${iso.prefix}ahead`
-  const { reader, submitted, release } = heldReader(t, key, A.length)
-  await add(r, key, A)
-  await reader.start()
-  t.ok(await pollUntil(async () => submitted.length === A.length), 'the first read is handed on')
-  await add(r, key, B)
-  // Read ahead: delivered to this consumer (pending) while the first entries are still being stored.
-  t.ok(await pollUntil(async () => (await r.xpending(key, 'g') as [number])[0] > A.length), 'the next entries are read meanwhile')
-  t.same(submitted, A, 'but not handed on before those in front of them are settled')
-  release(false)
-  t.ok(await pollUntil(async () => await r.xlen(key) === 0), 'all acknowledged')
-  t.same(submitted, [...A, ...B], 'in stream order')
-})
-
-t.test('a read ahead of entries whose store failed is read again after them, never before', async (t) => {
-  const iso = isolate(t)
-  const r = redis(t)
-  const key = `${iso.prefix}ahead`
-  const { reader, submitted, release } = heldReader(t, key, A.length)
-  await add(r, key, A)
-  await reader.start()
-  t.ok(await pollUntil(async () => submitted.length === A.length))
-  await add(r, key, B)
-  t.ok(await pollUntil(async () => (await r.xpending(key, 'g') as [number])[0] > A.length), 'the next entries are read meanwhile')
-  release(true) // the store is down for the first entries: they stay pending
-  t.ok(await pollUntil(async () => await r.xlen(key) === 0), 'all acknowledged once the store is back')
-  t.same(submitted, [...A, ...A, ...B], 'the failed entries again, then the read ahead: the stream order is kept')
 })

@@ -79,54 +79,30 @@ export class StreamReader {
   }
 
   private async loop (): Promise<void> {
-    const { log } = this.opts
+    const { reader, group, consumer, key, log } = this.opts
     let backlog = true // first the entries this consumer holds unacknowledged, then new ones
     let backoff: number = BACKOFF_MS[0]
-    // The next read, taken while the previous entries are stored: the reader would otherwise wait for a read after
-    // every commit, and the store for a read. Its entries are handed on only once those before them are settled.
-    let ahead: Promise<Entry[]> | undefined
     while (this.running) {
       try {
         if (!await this.lead()) {
-          // What a read ahead took stays pending: the next reader claims it, or we read it from our pending list.
-          await ahead?.catch(() => undefined)
-          ahead = undefined
           backlog = true
           await this.pause(LEASE_MS / 5)
           continue
         }
-        const entries = await (ahead ?? this.read(backlog))
-        ahead = undefined
+        const reply = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as ReadReply
+        const entries = reply?.[0]?.[1] ?? []
         if (backlog && entries.length === 0) backlog = false
-        if (entries.length > 0) {
-          const stored = this.handle(entries)
-          // Only new entries can be read ahead: from our pending list it would return these same entries again.
-          if (!backlog) {
-            ahead = this.read(false)
-            ahead.catch(() => undefined) // awaited later; a failure meanwhile is not unhandled
-          }
-          await stored
-        }
+        if (entries.length > 0) await this.handle(entries)
         backoff = BACKOFF_MS[0]
       } catch (err) {
-        await ahead?.catch(() => undefined)
-        ahead = undefined
         if (!this.running) return
-        // Store or Redis trouble: what was not acknowledged (a read ahead too) is read again from our pending list.
+        // Store or Redis trouble: what was not acknowledged is read again from our pending list.
         log.warn({ err: { message: (err as Error).message }, retry_in_ms: backoff }, 'stream ingest failed; retrying')
         backlog = true
         await this.pause(backoff)
         backoff = Math.min(backoff * 2, BACKOFF_MS[1])
       }
     }
-    await ahead?.catch(() => undefined)
-  }
-
-  /** One read: what this consumer holds unacknowledged (`backlog`), or new entries, blocking a while for them. */
-  private async read (backlog: boolean): Promise<Entry[]> {
-    const { reader, group, consumer, key } = this.opts
-    const reply = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as ReadReply
-    return reply?.[0]?.[1] ?? []
   }
 
   private async lead (): Promise<boolean> {
