@@ -67,6 +67,11 @@ export function loggerOptions (config: Pick<Config, 'logLevel' | 'env'>): Fastif
 
 type LevelMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
+/** Whether a line at `level` would be written (Fastify's logger type leaves pino's `isLevelEnabled` out). */
+export function levelEnabled (log: FastifyBaseLogger, level: LevelMethod): boolean {
+  return (log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.(level) ?? true
+}
+
 /**
  * A request's logger, made on its first enabled line. Fastify makes a pino child for every request, and a child
  * costs about 2 KB of heap and its level methods a few µs to set up; at thousands of ingest requests a second
@@ -88,7 +93,7 @@ class RequestLogger {
   silent (): void {}
   private real (): FastifyBaseLogger { return (this.made ??= this.parent.child(this.bindings)) }
   private line (method: LevelMethod, args: unknown[]): void {
-    if (this.made === undefined && (this.parent as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.(method) === false) return
+    if (this.made === undefined && !levelEnabled(this.parent, method)) return
     ;(this.real()[method] as (...a: unknown[]) => void)(...args)
   }
 }

@@ -107,3 +107,43 @@ t.test('request lines: every user request is logged with its id, the ingest rout
   t.equal(incoming.length, 1, 'a user request is logged')
   t.ok(lines().some((l) => l.msg === 'request completed' && l.reqId === incoming[0]!.reqId), 'its completion under the same id')
 })
+
+t.test('socket upgrades: no line per socket at info, refusals still logged; at debug the request line and the registration', async (t) => {
+  const atInfo = new LogCapture()
+  atInfo.logger.level = 'info'
+  const iso = isolate(t)
+  const gw = await build(t, iso, {}, atInfo.logger)
+  const lines = (capture: LogCapture): Array<Record<string, unknown>> => capture.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+  const urlOf = (l: Record<string, unknown>): string => String((l.req as { url?: string } | undefined)?.url ?? '')
+
+  for (const path of ['/ws', '/api/v1/websocket']) {
+    const c = await Client.open(`${gw.ws}${path}?token=${await token('quiet')}`)
+    await c.next('connection_established')
+    c.socket.close()
+    await c.closed
+  }
+  const refused = await Client.open(`${gw.ws}/ws?token=not-a-token`)
+  await refused.closed
+  t.same(lines(atInfo).filter((l) => urlOf(l).startsWith('/ws') || urlOf(l).startsWith('/api/v1/websocket')), [], 'no request line for an upgrade at info')
+  t.same(lines(atInfo).filter((l) => l.msg === 'socket registered'), [], 'nor a registration line')
+  const auth = lines(atInfo).filter((l) => l.msg === 'websocket auth refused')
+  t.equal(auth.length, 1, 'the refused upgrade is logged')
+  t.type(auth[0]!.reqId, 'string', 'with its request id')
+  const page = await fetch(`${gw.http}/api/v1/runs/run-quiet`, { headers: { authorization: `Bearer ${await token('quiet')}` } })
+  await page.arrayBuffer()
+  t.equal(lines(atInfo).filter((l) => l.msg === 'incoming request' && urlOf(l) === '/api/v1/runs/run-quiet').length, 1, 'an HTTP request on the same instance is')
+
+  const atDebug = new LogCapture()
+  atDebug.logger.level = 'debug'
+  const iso2 = isolate(t)
+  const loud = await build(t, iso2, {}, atDebug.logger)
+  const c = await Client.open(`${loud.ws}/ws?token=${await token('loud')}`)
+  const welcome = await c.next('connection_established')
+  c.socket.close()
+  await c.closed
+  const incoming = lines(atDebug).filter((l) => l.msg === 'incoming request' && urlOf(l).startsWith('/ws'))
+  t.equal(incoming.length, 1, 'at debug the upgrade has its request line')
+  const registered = lines(atDebug).filter((l) => l.msg === 'socket registered')
+  t.equal(registered.length, 1, 'and its registration a line')
+  t.match(registered[0], { reqId: incoming[0]!.reqId, user_id: 'loud', connection_id: welcome.data?.connection_id, resumed: false }, 'under the same request id, with the socket\'s ids')
+})

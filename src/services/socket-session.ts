@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { AuthError } from '../errors.js'
+import { levelEnabled } from '../logger.js'
 import { detachUpgradeResponse } from '../plugins/external/websocket.js'
 import type { Identity } from '../plugins/app/auth/identity.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
@@ -113,6 +114,8 @@ class SocketSession implements ExpiryHandlers {
     if (typeof wanted === 'string') app.registry.send(conn, errorMessage('INVALID_MESSAGE', wanted))
     this.expiry.set(conn.identity.expiresAt)
     this.registered = true
+    // At debug the upgrade's request line is written too; below it, no line per socket (and no child logger made for one).
+    if (levelEnabled(app.log, 'debug')) conn.log.debug({ resumed: typeof wanted === 'object' }, 'socket registered')
     const early = this.early ?? []
     this.early = undefined
     for (const [data, isBinary] of early) this.handleFrame(data, isBinary)
