@@ -1,12 +1,28 @@
 // The timer wheel behind liveness and expiry: never early, cancellable, far dates in rounds, bounded work per turn.
 import t from 'tap'
-import { TimerWheel, type Clock } from '../src/plugins/app/fanout/timer-wheel.js'
+import { TimerWheel, type WheelEntry } from '../src/plugins/app/fanout/timer-wheel.js'
 
-function wheel (opts: { slots?: number, maxPerSlice?: number } = {}): { w: TimerWheel<string>, fired: string[], clock: Clock & { at: number } } {
+interface Item { name: string, wheelEntry?: WheelEntry }
+
+/** A wheel whose items are named: each name stands for one item object, made at its first use. */
+function wheel (opts: { slots?: number, maxPerSlice?: number } = {}) {
   const clock = { at: 0, now () { return this.at } }
   const fired: string[] = []
-  const w = new TimerWheel<string>({ tickMs: 100, slots: opts.slots ?? 8, maxPerSlice: opts.maxPerSlice ?? 1000, sliceMs: 1000, clock, fire: (item) => fired.push(item), onError: (err) => { throw err } })
-  return { w, fired, clock }
+  const items = new Map<string, Item>()
+  const item = (name: string): Item => {
+    let found = items.get(name)
+    if (found === undefined) items.set(name, found = { name })
+    return found
+  }
+  const real = new TimerWheel<Item>({ tickMs: 100, slots: opts.slots ?? 8, maxPerSlice: opts.maxPerSlice ?? 1000, sliceMs: 1000, clock, fire: (i) => fired.push(i.name), onError: (err) => { throw err } })
+  const w = {
+    schedule: (name: string, at: number) => real.schedule(item(name), at),
+    cancel: (name: string) => real.cancel(item(name)),
+    has: (name: string) => real.has(item(name)),
+    advance: (now?: number) => real.advance(now),
+    get size () { return real.size }
+  }
+  return { w, fired, clock, item }
 }
 
 t.test('an item fires in the first tick at or after its due time, never before', async (t) => {
@@ -42,6 +58,24 @@ t.test('cancel and reschedule: one due time per item', async (t) => {
   t.same(fired, [], 'neither the old date of the moved one nor the cancelled one')
   await w.advance(700)
   t.same(fired, ['moved'], 'the moved one once, at its new date')
+})
+
+t.test('an item holds its entry only while it is scheduled', async (t) => {
+  const { w, item } = wheel()
+  w.schedule('fires', 200)
+  w.schedule('cancelled', 200)
+  t.ok(w.has('fires') && w.has('cancelled'), 'both scheduled')
+  t.equal(w.size, 2)
+  w.cancel('cancelled')
+  w.cancel('cancelled')
+  t.equal(item('cancelled').wheelEntry, undefined, 'a cancelled item lets go of its entry')
+  t.equal(w.size, 1, 'and a second cancel counts nothing')
+  await w.advance(200)
+  t.equal(item('fires').wheelEntry, undefined, 'a fired item too')
+  t.notOk(w.has('fires'))
+  t.equal(w.size, 0)
+  w.schedule('fires', 400)
+  t.equal(w.size, 1, 'and it can be scheduled again')
 })
 
 t.test('a thousand items due together fire in slices, with turns of the event loop between them', async (t) => {

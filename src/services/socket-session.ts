@@ -7,6 +7,7 @@ import { levelEnabled } from '../logger.js'
 import { detachUpgradeResponse } from '../plugins/external/websocket.js'
 import type { Identity } from '../plugins/app/auth/identity.js'
 import type { Connection } from '../plugins/app/fanout/registry.js'
+import type { WheelEntry } from '../plugins/app/fanout/timer-wheel.js'
 import type { ExpiryHandlers, ExpiryWatch } from '../plugins/app/sessions/expiry.js'
 import { CHAT_TYPES, parseChatFrame, STOP_TYPES, THREAD_TYPES } from '../protocol/client-frames.js'
 import { ack, authRefreshed, checkClientFrame, connectionEstablished, errorMessage, heartbeatAck, parseResume, pong, tokenExpiring, type ClientFrame, type Resume } from '../protocol/frames.js'
@@ -23,6 +24,7 @@ class LiveConnection implements Connection {
   readonly openedAt = Date.now()
   lastSeenAt = this.openedAt
   rotateAt: number | undefined = undefined
+  wheelEntry: WheelEntry | undefined = undefined
   cursor?: Connection['cursor']
   private child: FastifyBaseLogger | undefined
   constructor (readonly id: string, readonly userId: string, readonly socket: WebSocket, public identity: Identity,

@@ -10,6 +10,7 @@ import type { Broker } from './broker.js'
 import { Subscriptions } from './subscriptions.js'
 import { StreamCursor, type CursorOwner, type ResumeFailure, type StreamPosition, type StreamSource } from './cursor.js'
 import type { DeliveryObserver } from './delivery-metrics.js'
+import type { WheelEntry } from './timer-wheel.js'
 
 /** The socket type the registry owns; routes and services name it from here, not from `ws`. */
 export type Socket = WebSocket
@@ -28,6 +29,8 @@ export interface Connection {
   lastSeenAt?: number
   /** When liveness asks this socket to reconnect (ms); kept on the connection rather than in a side table. */
   rotateAt?: number
+  /** Liveness's wheel keeps the socket's next check here, for the same reason. */
+  wheelEntry?: WheelEntry
 }
 
 export interface RegistryOptions {

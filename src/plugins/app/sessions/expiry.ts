@@ -1,6 +1,6 @@
 // What holds a socket to its token's expiry: a warning shortly before, the close once the grace has run out.
 import type { Clock } from '../../../clock.js'
-import { TimerWheel } from '../fanout/timer-wheel.js'
+import { TimerWheel, type WheelEntry } from '../fanout/timer-wheel.js'
 
 /** The socket's side: methods of one shared prototype, not closures per socket. */
 export interface ExpiryHandlers {
@@ -22,6 +22,7 @@ export function expiryWheel (onError: (err: unknown) => void, clock?: Clock): Ti
 }
 
 export class ExpiryWatch {
+  wheelEntry: WheelEntry | undefined = undefined
   private expiresAt: number | undefined
   private warned = false
   private done = false
