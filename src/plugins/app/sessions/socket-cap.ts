@@ -62,8 +62,10 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
   // The instance id in the member keeps two instances' connection ids apart and says who holds a slot.
   const member = (connId: string): string => `${opts.instanceId}:${connId}`
   // Connection ids (strings the connection holds anyway), not members: a member string per socket would live as
-  // long as the socket; renewals build them for the call and drop them.
-  const local = new Map<string, Set<string>>()
+  // long as the socket; renewals build them for the call and drop them. A user with one socket here (most of
+  // them) holds the id alone: a Set per user was about 100 bytes for one string.
+  const local = new Map<string, string | Set<string>>()
+  const idsOf = (held: string | Set<string>): string[] => typeof held === 'string' ? [held] : [...held]
   const releasing = new Set<Promise<number>>()
 
   // In batches of RENEW_BATCH users with a turn of the event loop between them: thousands of users renewed in
@@ -78,9 +80,9 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
         if (i > 0) await new Promise((resolve) => setImmediate(resolve))
         const held = users.slice(i, i + RENEW_BATCH).flatMap((userId) => {
           const ids = local.get(userId)
-          return ids === undefined ? [] : [{ key: capKey(opts.prefix, userId), ids }]
+          return ids === undefined ? [] : [{ key: capKey(opts.prefix, userId), ids: idsOf(ids) }]
         })
-        const args = (part: typeof held): Array<string | number> => [leaseMs, ...part.flatMap(({ ids }) => [ids.size, ...Array.from(ids, member)])]
+        const args = (part: typeof held): Array<string | number> => [leaseMs, ...part.flatMap(({ ids }) => [ids.length, ...ids.map(member)])]
         // One script call for the whole batch on one server: a call per user was most of a quiet instance's
         // Redis commands (and of Redis's own work). A cluster keeps each user's set on its user's slot, and a
         // pipeline cannot span slots: there, a call per user, which auto-pipelining groups per node.
@@ -100,16 +102,23 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
     async acquire (userId, connId) {
       const ok = await take([userId, connId]) === 1
       if (ok) {
-        const set = local.get(userId) ?? new Set()
-        set.add(connId)
-        local.set(userId, set)
+        const held = local.get(userId)
+        if (held === undefined) local.set(userId, connId)
+        else if (typeof held === 'string') local.set(userId, new Set([held, connId]))
+        else held.add(connId)
       }
       return ok
     },
     async release (userId, connId) {
-      const set = local.get(userId)
-      if (set === undefined || !set.delete(connId)) return
-      if (set.size === 0) local.delete(userId)
+      const held = local.get(userId)
+      if (held === undefined) return
+      if (typeof held === 'string') {
+        if (held !== connId) return
+        local.delete(userId)
+      } else {
+        if (!held.delete(connId)) return
+        if (held.size === 1) local.set(userId, held.values().next().value!)
+      }
       const removal = redis.zrem(capKey(opts.prefix, userId), member(connId))
       releasing.add(removal)
       try { await removal } finally { releasing.delete(removal) }
@@ -124,7 +133,7 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
       // Releases already sent (sockets closed by the shutdown) are awaited too, before Redis is quit.
       // A command per user, not one pipeline: on a cluster a pipeline cannot span slots (auto-pipelining still
       // sends them together, per node).
-      const removals = Array.from(local, ([userId, ids]) => redis.zrem(capKey(opts.prefix, userId), ...Array.from(ids, member)).catch(opts.onError))
+      const removals = Array.from(local, ([userId, ids]) => redis.zrem(capKey(opts.prefix, userId), ...idsOf(ids).map(member)).catch(opts.onError))
       local.clear()
       let timeout: NodeJS.Timeout | undefined
       await Promise.race([
