@@ -31,7 +31,7 @@ export interface Options {
   seed: number
   pinServers: boolean
   quietWaitS: number
-  /** Sockets dropped and resumed at once in the storm round (compare, gateway fanout); 0: no storm round. */
+  /** Sockets dropped and resumed at once in the storm round (compare and profile, gateway fanout); 0: no storm round. */
   storm: number
   stormRate: number
 }
@@ -68,7 +68,7 @@ export const USAGE = `npm run bench -- [flags]        (each flag also as env BEN
   --quiet-wait S    before each round, wait up to S s for other processes to use < 0.25 core (default 30)
   --deadline-min M  hard stop for the whole bench (default 60; 240 with --full)
   --seed N          the event-to-user hash's seed (default 7)
-  --storm N         compare, gateway fanout: after the compare rounds, one round at --storm-rate in which N sockets
+  --storm N         compare and profile, gateway fanout: after the fanout rounds, one round at --storm-rate in which N sockets
                     (one per user, spread over users and both servers) are dropped at once and all reconnect at
                     once resuming with since/epoch; reports back (welcome) and caught up (every event up to the
                     welcome's position) p50/p99/max, failed, lost, duplicates (default: half of --sockets, at most

@@ -136,11 +136,17 @@ async function profile (o: Options, runDir: string): Promise<string> {
     mkdirSync(profDir, { recursive: true })
     const s = session(o, 'gateway', runDir, profDir)
     let round: RoundResult
+    let storm: StormResult | undefined
     try {
       await s.start()
       say(`gateway (under --cpu-prof): ${s.connected} sockets connected`)
       round = await s.round(scenario, rateOf(o, scenario), o.durationS, o.warmupS)
       say(`  ${roundLine(round)}`)
+      // With --storm, fanout's session also runs the compare mode's storm round, profiled on its own below.
+      if (scenario === 'fanout' && o.storm > 0) {
+        storm = await s.stormRound(o.stormRate, o.storm, o.durationS, o.warmupS)
+        say(`  ${stormLine(storm)}`)
+      }
     } finally { await s.stop() } // SIGTERM: the gateways exit cleanly and write their profiles.
     const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f))
     parts.push(`## Profile: gateway, ${scenario} at ${round.rate} events/s, both instances, measured window only`, '')
@@ -150,6 +156,10 @@ async function profile (o: Options, runDir: string): Promise<string> {
     // The connect phase on its own: what each new socket costs (auth, admission, position, subscription, welcome).
     parts.push(`### The connect phase: ${s.connected} sockets in ${s.connectS.toFixed(1)} s, both instances`, '',
       formatProfile(summarizeProfiles(files, 25, s.connectWindow)), '')
+    if (storm !== undefined) {
+      parts.push(`### The reconnect storm: ${stormLine(storm)}; from the drop to the last socket caught up, both instances`, '',
+        formatProfile(summarizeProfiles(files, 25, s.stormWindow)), '')
+    }
   }
   return parts.join('\n')
 }

@@ -45,6 +45,8 @@ export class Session {
   connectServerUs = 0
   /** The connect phase on the monotonic clock the profiles use (µs): profile mode summarizes it on its own. */
   connectWindow = { startUs: 0, endUs: 0 }
+  /** The last storm, from the drop to the last socket back and caught up, on the same clock. */
+  stormWindow = { startUs: 0, endUs: 0 }
   /** Gateway: each user's stream position, from the welcome frames, then as the fanout rounds left it. */
   private streams: StreamPositions = { seq: [], epoch: [] }
 
@@ -282,8 +284,10 @@ export class Session {
     let replies: StormReply[] = []
     const round = await this.round(STORM_SCENARIO, rate, durationS, warmupS, async () => {
       await sleep(Math.min(5, durationS / 4) * 1000)
+      const startUs = nowUs()
       replies = await Promise.all(this.loadgens.map((lg, i) =>
         ask(lg, { cmd: 'storm', slots: slots[i] ?? [], timeoutMs, concurrency: 0 }, isReply('storm'), timeoutMs + 30000)))
+      this.stormWindow = { startUs, endUs: nowUs() }
     })
     return mergeStorm(round, replies)
   }
