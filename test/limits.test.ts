@@ -39,7 +39,9 @@ t.test('the per-user cap (default 10) holds across two instances, and a closed s
   for (const gw of [one, two]) {
     const frame = await expectRefused(t, `${gw.ws}/ws`, bearer(await token('pat')), 'TOO_MANY_CONNECTIONS', 1013)
     t.match(frame.error_message, /too many sockets/)
+    t.equal(gw.app.registry.connectionsOf('pat'), 5, 'the refused socket was never left among the user\'s sockets')
   }
+  t.equal(await one.app.sessions.socketsOf('pat'), 10, 'nor kept a slot')
   await (await connectAs(one, 'quinn')).close()
   t.pass('another user is not affected')
 
