@@ -39,6 +39,10 @@ t.test('HS256 with JWT_SECRET: platform tokens in, every other shape out, no net
     ['RS256 with no JWKS configured', await withKey(await signingKey('RS256', 'k1'), 'alice')]
   ]
   for (const [name, jwt] of cases) await t.test(name, (t) => expectRefused(t, `${gw.ws}/ws`, bearer(jwt)).then(() => {}))
+  // The refusals say what is wrong, with the header read by the HS256 verifier alone.
+  await t.rejects(gw.app.auth.verify('not-a-token'), { code: 'AUTH_FAILED', message: 'malformed token' })
+  await t.rejects(gw.app.auth.verify(await withKey(await signingKey('ES256', 'k2'), 'alice')), { code: 'AUTH_FAILED', message: 'tokens signed with this algorithm are not accepted' })
+  await t.rejects(gw.app.auth.verify(unsigned(valid)), { code: 'AUTH_FAILED' }, 'alg none')
 })
 
 t.test('with a JWKS, a verified token is remembered, never past its expiry or its 24 h age; revocation still applies', async (t) => {
