@@ -3,7 +3,7 @@ import t from 'tap'
 import { Cluster } from 'ioredis'
 import { startCluster } from './fixtures/redis-cluster.js'
 import { renewalCase } from './fixtures/socket-cap-case.js'
-import { build, Client, ctx, goldenRun, ingest, isolate } from './helper.js'
+import { build, Client, ctx, goldenRun, ingest, isolate, token } from './helper.js'
 import { StreamClient, upTo } from './stream-client.js'
 
 t.test('Redis Cluster mode', async (t) => {
@@ -21,6 +21,17 @@ t.test('Redis Cluster mode', async (t) => {
     const reader = new Cluster(nodes)
     t.teardown(async () => { await command.quit(); await reader.quit() })
     await renewalCase(t, command, reader, `${iso.prefix}cap:`)
+  })
+
+  await t.test('revocations: a user\'s key and a token\'s key, each read on its own slot', async (t) => {
+    const jwt = await token('revoked-jti')
+    const jti = (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti
+    t.equal((await two.app.auth.verify(jwt)).userId, 'revoked-jti', 'good before')
+    await one.app.backends.revocations.record({ jti }, Date.now(), 60)
+    await t.rejects(two.app.auth.verify(jwt), { code: 'AUTH_FAILED', message: 'token revoked' }, 'by its jti')
+    const user = await token('revoked-user')
+    await one.app.backends.revocations.record({ userId: 'revoked-user' }, Date.now(), 60)
+    await t.rejects(two.app.auth.verify(user), { code: 'AUTH_FAILED', message: 'token revoked' }, 'by its user')
   })
 
   await t.test('golden path: five events in order, flat and in data, across instances', async (t) => {

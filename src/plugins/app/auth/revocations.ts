@@ -29,18 +29,20 @@ export function createRedisRevocations (redis: RedisClient, prefix: string): Rev
   const jtiKey = (jti: string): string => `${prefix}auth:revoked:jti:${jti}`
   // Every connect reads these: the reads of connects close together leave in one write (and one read for Redis).
   const get = lingering((key: string) => redis.get(key))
+  // On one server both keys in one command; a cluster keeps them on different slots, where it is one GET each.
+  const both = lingering(([user, jti]: [string, string]) => redis.mget(user, jti))
   return {
     async record (target, atMs, ttlS) {
       if ('userId' in target) await redis.set(userKey(target.userId), String(atMs), 'EX', ttlS)
       else await redis.set(jtiKey(target.jti), String(atMs), 'EX', ttlS)
     },
     async isRevoked (identity) {
-      // Two GETs, not one MGET: the keys live in different hash slots on a cluster. A token without jti only
-      // checks its user.
-      const [user, jti] = await Promise.all([
-        get(userKey(identity.userId)),
-        identity.jti === undefined ? Promise.resolve(null) : get(jtiKey(identity.jti))
-      ])
+      // A token without jti only checks its user.
+      const [user, jti] = identity.jti === undefined
+        ? [await get(userKey(identity.userId)), null]
+        : redis.isCluster
+          ? await Promise.all([get(userKey(identity.userId)), get(jtiKey(identity.jti))])
+          : await both([userKey(identity.userId), jtiKey(identity.jti)])
       const userAt = user === null ? undefined : Number(user)
       return revokedBy(identity, userAt, jti !== null)
     }
