@@ -34,29 +34,29 @@ const ws: FastifyPluginAsyncTypebox<WsOptions> = async (app, opts) => {
   const upgrades = new TokenBucket(opts.ws.upgradeRate, opts.ws.upgradeRate)
   // Per client address first, so that one address flooding upgrades spends its own allowance, not the instance's.
   const perAddress = opts.perAddress?.max ? app.createRateLimit({ max: opts.perAddress.max, timeWindow: opts.perAddress.windowMs }) : undefined
+  // One hook for the three checks, in this order (a hook each was a promise and a turn of the hook runner each,
+  // for every upgrade).
   app.addHook('onRequest', async (request, reply) => {
-    const verdict = await perAddress?.(request)
-    if (verdict !== undefined && !verdict.isAllowed && verdict.isExceeded) {
-      counted('rate_limited')
-      reply.header('retry-after', String(verdict.ttlInSeconds))
-      app.rateLimitRefused(request, verdict.key)
-      throw new HttpErrors.RateLimited(`too many upgrades from this address; retry in ${verdict.ttlInSeconds} s`)
+    if (perAddress !== undefined) {
+      const verdict = await perAddress(request)
+      if (!verdict.isAllowed && verdict.isExceeded) {
+        counted('rate_limited')
+        reply.header('retry-after', String(verdict.ttlInSeconds))
+        app.rateLimitRefused(request, verdict.key)
+        throw new HttpErrors.RateLimited(`too many upgrades from this address; retry in ${verdict.ttlInSeconds} s`)
+      }
     }
-  })
-  app.addHook('onRequest', async (_request, reply) => {
     const reason = app.draining
       ? 'this instance is shutting down'
       : registry.connectionCount >= opts.ws.maxSockets
         ? `this instance holds its maximum of ${opts.ws.maxSockets} sockets`
         : !upgrades.take() ? 'too many connections are being opened right now' : undefined
-    if (reason === undefined) return
-    counted('over_capacity')
-    reply.header('retry-after', String(app.draining ? 1 : 2))
-    throw new HttpErrors.OverCapacity(`${reason}; retry shortly`)
-  })
-
-  // Cross-site WebSocket hijacking: a foreign page is refused before the upgrade (HTTP 403), so it never gets a socket.
-  app.addHook('onRequest', async (request) => {
+    if (reason !== undefined) {
+      counted('over_capacity')
+      reply.header('retry-after', String(app.draining ? 1 : 2))
+      throw new HttpErrors.OverCapacity(`${reason}; retry shortly`)
+    }
+    // Cross-site WebSocket hijacking: a foreign page is refused before the upgrade (HTTP 403), so it never gets a socket.
     const origin = request.headers.origin
     if (!originAllowed(origin, opts.allowedOrigins)) throw new HttpErrors.OriginNotAllowed(JSON.stringify(String(origin).slice(0, 100)))
   })
