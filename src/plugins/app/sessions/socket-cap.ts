@@ -31,14 +31,17 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
-// Renews the leases of many users' sockets in one call: KEYS their sets, ARGV the lease, then per key its count n
-// and n members.
+// Renews the leases of many users' sockets in one call: KEYS their sets, ARGV the lease and the members' prefix
+// (the instance), then per key its count n and n connection ids. The prefix is joined here, not in the call:
+// a member string per socket, built for every renewal and held until Redis answered, lived long enough to be
+// promoted (the heap kept 0.3-0.9 MB more past a scavenge at each renewal, at 5,000 sockets an instance).
 const RENEW = `${NOW}
 local lease = tonumber(ARGV[1])
-local at = 2
+local prefix = ARGV[2]
+local at = 3
 for k = 1, #KEYS do
   local n = tonumber(ARGV[at])
-  for i = 1, n do redis.call('ZADD', KEYS[k], now + lease, ARGV[at + i]) end
+  for i = 1, n do redis.call('ZADD', KEYS[k], now + lease, prefix .. ARGV[at + i]) end
   redis.call('PEXPIRE', KEYS[k], lease)
   at = at + n + 1
 end
@@ -60,9 +63,10 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
     redis.defineCommand('aegCapRenewMany', { lua: RENEW })
   }
   // The instance id in the member keeps two instances' connection ids apart and says who holds a slot.
-  const member = (connId: string): string => `${opts.instanceId}:${connId}`
+  const memberPrefix = `${opts.instanceId}:`
+  const member = (connId: string): string => memberPrefix + connId
   // Connection ids (strings the connection holds anyway), not members: a member string per socket would live as
-  // long as the socket; renewals build them for the call and drop them. A user with one socket here (most of
+  // long as the socket; the renewal script joins them to the prefix. A user with one socket here (most of
   // them) holds the id alone: a Set per user was about 100 bytes for one string.
   const local = new Map<string, string | Set<string>>()
   const idsOf = (held: string | Set<string>): string[] => typeof held === 'string' ? [held] : [...held]
@@ -82,7 +86,7 @@ export function createRedisSocketCap (redis: RedisClient, opts: { prefix: string
           const ids = local.get(userId)
           return ids === undefined ? [] : [{ key: capKey(opts.prefix, userId), ids: idsOf(ids) }]
         })
-        const args = (part: typeof held): Array<string | number> => [leaseMs, ...part.flatMap(({ ids }) => [ids.length, ...ids.map(member)])]
+        const args = (part: typeof held): Array<string | number> => [leaseMs, memberPrefix, ...part.flatMap(({ ids }) => [ids.length, ...ids])]
         // One script call for the whole batch on one server: a call per user was most of a quiet instance's
         // Redis commands (and of Redis's own work). A cluster keeps each user's set on its user's slot, and a
         // pipeline cannot span slots: there, a call per user, which auto-pipelining groups per node.
