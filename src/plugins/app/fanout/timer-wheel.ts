@@ -28,7 +28,7 @@ export interface WheelEntry { item: Scheduled | undefined, tick: number }
 
 /**
  * An item carries its own scheduling, so the wheel needs no map from item to entry: at 10,000 sockets on two
- * wheels, the maps' entries and tables were about 100 bytes a socket. An item is on one wheel at most.
+ * wheels, the maps' entries and tables were about 60 bytes a socket. An item is on one wheel at most.
  */
 export interface Scheduled { wheelEntry?: WheelEntry | undefined }
 
