@@ -1,6 +1,6 @@
 // buildApp(config): the whole gateway, plugins registered in the order they depend on each other.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { registerErrorHandlers } from './error-handler.js'
@@ -39,8 +39,6 @@ export interface BuildOptions {
 /** Whether `url` is `path`, with or without a query; asked of every request, so no split. */
 const isPath = (url: string, path: string): boolean => url.startsWith(path) && (url.length === path.length || url[path.length] === '?')
 
-interface RawRequest { method?: string, url?: string, headers: { upgrade?: string } }
-
 /** The nearest `hops` proxies are believed (Fastify's hop count, as a function its types accept). */
 function trustHops (hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops
@@ -49,8 +47,6 @@ function trustHops (hops: number): (address: string, hop: number) => boolean {
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = opts.logger ?? loggerOptions(config)
   const clock = opts.clock ?? systemClock
-  // The app's logger, for the request-line check below, which runs only once the app exists.
-  const made: { log?: FastifyBaseLogger } = {}
   const app = Fastify({
     ...(typeof logger === 'object' && logger !== null && 'child' in logger ? { loggerInstance: logger } : { logger }),
     childLoggerFactory: requestLogger,
@@ -60,15 +56,14 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     // profile of 10,000 sockets connecting (its serialization, redaction and synchronous write), and a reconnect
     // storm after a deploy would write one per socket; gateways such as Centrifugo log connections at debug too.
     logController: new LogController({
-      disableRequestLogging: (req: RawRequest) => req.method === 'POST'
-        ? isPath(req.url ?? '', INGEST_PATH)
-        : req.method === 'GET' && req.headers.upgrade !== undefined && WS_PATHS.some((path) => isPath(req.url ?? '', path)) && !(made.log !== undefined && levelEnabled(made.log, 'debug'))
+      disableRequestLogging: (req: FastifyRequest) => req.method === 'POST'
+        ? isPath(req.url, INGEST_PATH)
+        : req.method === 'GET' && req.headers.upgrade !== undefined && WS_PATHS.some((path) => isPath(req.url, path)) && !levelEnabled(req.log, 'debug')
     }),
     bodyLimit: config.ingest.bodyLimit,
     // Off unless configured: with it on, any client could choose its logged and rate-limited address.
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
   }).withTypeProvider<TypeBoxTypeProvider>()
-  made.log = app.log
 
   if (config.mode === 'embedded') {
     app.log.warn('embedded mode: in-process broker and in-memory store; single instance, nothing is kept across restarts. Set REDIS_URL and DATABASE_URL for production.')

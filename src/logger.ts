@@ -82,6 +82,7 @@ class RequestLogger {
   private made: FastifyBaseLogger | undefined
   constructor (private readonly parent: FastifyBaseLogger, private readonly bindings: Bindings) {}
   get level (): string { return this.made?.level ?? this.parent.level }
+  isLevelEnabled (level: LevelMethod): boolean { return levelEnabled(this.made ?? this.parent, level) }
   set level (level: string) { this.real().level = level }
   child (bindings: Bindings, opts?: ChildLoggerOptions): FastifyBaseLogger { return this.real().child(bindings, opts) }
   fatal (...args: unknown[]): void { this.line('fatal', args) }
