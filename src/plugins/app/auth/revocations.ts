@@ -37,12 +37,11 @@ export function createRedisRevocations (redis: RedisClient, prefix: string): Rev
       else await redis.set(jtiKey(target.jti), String(atMs), 'EX', ttlS)
     },
     async isRevoked (identity) {
+      const keys = identity.jti === undefined ? undefined : [userKey(identity.userId), jtiKey(identity.jti)] as [string, string]
       // A token without jti only checks its user.
-      const [user, jti] = identity.jti === undefined
+      const [user, jti] = keys === undefined
         ? [await get(userKey(identity.userId)), null]
-        : redis.isCluster
-          ? await Promise.all([get(userKey(identity.userId)), get(jtiKey(identity.jti))])
-          : await both([userKey(identity.userId), jtiKey(identity.jti)])
+        : redis.isCluster ? await Promise.all(keys.map(get)) : await both(keys)
       const userAt = user === null ? undefined : Number(user)
       return revokedBy(identity, userAt, jti !== null)
     }
