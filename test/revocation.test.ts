@@ -110,3 +110,13 @@ t.test('the admin call needs the operator\'s credential and exactly one of user_
 t.test('no token, ticket or secret reached a log line of this file', async (t) => {
   t.same(logs.leaks(), [], 'no leak')
 })
+
+t.test('the revocation list unreachable: a connect is refused as retryable (1011), never let through', async (t) => {
+  const gw = await build(t, isolate(t), {}, logs.logger)
+  const jwt = await token('unchecked')
+  t.equal((await gw.app.auth.verify(jwt)).userId, 'unchecked', 'checked and good while Redis answers')
+  // The command connection closed for good: every read of the list fails at once, with and without a jti.
+  gw.app.redis!.command.disconnect(false)
+  await t.rejects(gw.app.auth.verify(jwt), { code: 'AUTH_UNAVAILABLE', message: 'revocation list unavailable, retry later' }, 'a token with a jti (both keys in one read)')
+  await expectRefused(t, `${gw.ws}/ws`, bearer(jwt), 'AUTH_UNAVAILABLE')
+})
