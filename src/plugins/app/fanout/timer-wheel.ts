@@ -57,8 +57,6 @@ export class TimerWheel<T extends Scheduled> {
   /** Items scheduled and not yet fired or cancelled. */
   get size (): number { return this.count }
 
-  has (item: T): boolean { return item.wheelEntry !== undefined }
-
   /** (Re)schedules `item` to fire at `at` (ms on the clock); one due time per item. */
   schedule (item: T, at: number): void {
     const old = item.wheelEntry
