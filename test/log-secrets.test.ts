@@ -7,6 +7,12 @@ import { build, Client, DEV_SECRET, ingest, isolate, SERVICE, token } from './he
 const logs = new LogCapture()
 logs.secret(SERVICE.secret, DEV_SECRET)
 
+type Line = Record<string, unknown>
+/** Every line a capture holds, parsed. */
+const parsed = (capture: LogCapture): Line[] => capture.lines.map((l) => JSON.parse(l) as Line)
+/** The URL of a request line (empty for other lines). */
+const urlOf = (l: Line): string => String((l.req as { url?: string } | undefined)?.url ?? '')
+
 t.test('redactUrl keeps only the values known to be harmless', async (t) => {
   const cases: Array<[string, string]> = [
     ['/ws?%74oken=abc.def.ghi', '/ws?%74oken=[REDACTED]'],
@@ -85,7 +91,7 @@ t.test('request lines: every user request is logged with its id, the ingest rout
   let made = 0
   capture.logger.child = ((...args: Parameters<typeof child>) => { made++; return child(...args) }) as typeof child
   t.teardown(() => { capture.logger.child = child })
-  const lines = (): Array<Record<string, unknown>> => capture.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+  const lines = (): Line[] => parsed(capture)
 
   const context = { user_id: 'logged', thread_id: 'th-log', run_id: 'run-log', request_id: 'req-log' }
   for (let i = 0; i < 5; i++) {
@@ -93,7 +99,7 @@ t.test('request lines: every user request is logged with its id, the ingest rout
     t.equal(answer.status, 202)
   }
   t.equal(made, 0, 'five stored ingests: no request logger made')
-  t.same(lines().filter((l) => String((l.req as { url?: string } | undefined)?.url ?? '').startsWith('/api/v1/events')), [], 'and no request line for them')
+  t.same(lines().filter((l) => urlOf(l).startsWith('/api/v1/events')), [], 'and no request line for them')
 
   const refused = await ingest(gw.http, { type: 'agent_thinking', context: { ...context, user_id: '' } })
   t.equal(refused.status, 400)
@@ -103,7 +109,7 @@ t.test('request lines: every user request is logged with its id, the ingest rout
 
   const res = await fetch(`${gw.http}/api/v1/runs/run-log`, { headers: { authorization: `Bearer ${await token('logged')}` } })
   await res.arrayBuffer()
-  const incoming = lines().filter((l) => l.msg === 'incoming request' && (l.req as { url?: string }).url === '/api/v1/runs/run-log')
+  const incoming = lines().filter((l) => l.msg === 'incoming request' && urlOf(l) === '/api/v1/runs/run-log')
   t.equal(incoming.length, 1, 'a user request is logged')
   t.ok(lines().some((l) => l.msg === 'request completed' && l.reqId === incoming[0]!.reqId), 'its completion under the same id')
 })
@@ -113,8 +119,6 @@ t.test('socket upgrades: no line per socket at info, refusals still logged; at d
   atInfo.logger.level = 'info'
   const iso = isolate(t)
   const gw = await build(t, iso, {}, atInfo.logger)
-  const lines = (capture: LogCapture): Array<Record<string, unknown>> => capture.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
-  const urlOf = (l: Record<string, unknown>): string => String((l.req as { url?: string } | undefined)?.url ?? '')
 
   for (const path of ['/ws', '/api/v1/websocket']) {
     const c = await Client.open(`${gw.ws}${path}?token=${await token('quiet')}`)
@@ -124,14 +128,14 @@ t.test('socket upgrades: no line per socket at info, refusals still logged; at d
   }
   const refused = await Client.open(`${gw.ws}/ws?token=not-a-token`)
   await refused.closed
-  t.same(lines(atInfo).filter((l) => urlOf(l).startsWith('/ws') || urlOf(l).startsWith('/api/v1/websocket')), [], 'no request line for an upgrade at info')
-  t.same(lines(atInfo).filter((l) => l.msg === 'socket registered'), [], 'nor a registration line')
-  const auth = lines(atInfo).filter((l) => l.msg === 'websocket auth refused')
+  t.same(parsed(atInfo).filter((l) => urlOf(l).startsWith('/ws') || urlOf(l).startsWith('/api/v1/websocket')), [], 'no request line for an upgrade at info')
+  t.same(parsed(atInfo).filter((l) => l.msg === 'socket registered'), [], 'nor a registration line')
+  const auth = parsed(atInfo).filter((l) => l.msg === 'websocket auth refused')
   t.equal(auth.length, 1, 'the refused upgrade is logged')
   t.type(auth[0]!.reqId, 'string', 'with its request id')
   const page = await fetch(`${gw.http}/api/v1/runs/run-quiet`, { headers: { authorization: `Bearer ${await token('quiet')}` } })
   await page.arrayBuffer()
-  t.equal(lines(atInfo).filter((l) => l.msg === 'incoming request' && urlOf(l) === '/api/v1/runs/run-quiet').length, 1, 'an HTTP request on the same instance is')
+  t.equal(parsed(atInfo).filter((l) => l.msg === 'incoming request' && urlOf(l) === '/api/v1/runs/run-quiet').length, 1, 'an HTTP request on the same instance is')
 
   const atDebug = new LogCapture()
   atDebug.logger.level = 'debug'
@@ -141,9 +145,9 @@ t.test('socket upgrades: no line per socket at info, refusals still logged; at d
   const welcome = await c.next('connection_established')
   c.socket.close()
   await c.closed
-  const incoming = lines(atDebug).filter((l) => l.msg === 'incoming request' && urlOf(l).startsWith('/ws'))
+  const incoming = parsed(atDebug).filter((l) => l.msg === 'incoming request' && urlOf(l).startsWith('/ws'))
   t.equal(incoming.length, 1, 'at debug the upgrade has its request line')
-  const registered = lines(atDebug).filter((l) => l.msg === 'socket registered')
+  const registered = parsed(atDebug).filter((l) => l.msg === 'socket registered')
   t.equal(registered.length, 1, 'and its registration a line')
   t.match(registered[0], { reqId: incoming[0]!.reqId, user_id: 'loud', connection_id: welcome.data?.connection_id, resumed: false }, 'under the same request id, with the socket\'s ids')
 })
