@@ -37,14 +37,12 @@ const ws: FastifyPluginAsyncTypebox<WsOptions> = async (app, opts) => {
   // One hook for the three checks, in this order (a hook each was a promise and a turn of the hook runner each,
   // for every upgrade).
   app.addHook('onRequest', async (request, reply) => {
-    if (perAddress !== undefined) {
-      const verdict = await perAddress(request)
-      if (!verdict.isAllowed && verdict.isExceeded) {
-        counted('rate_limited')
-        reply.header('retry-after', String(verdict.ttlInSeconds))
-        app.rateLimitRefused(request, verdict.key)
-        throw new HttpErrors.RateLimited(`too many upgrades from this address; retry in ${verdict.ttlInSeconds} s`)
-      }
+    const verdict = await perAddress?.(request)
+    if (verdict !== undefined && !verdict.isAllowed && verdict.isExceeded) {
+      counted('rate_limited')
+      reply.header('retry-after', String(verdict.ttlInSeconds))
+      app.rateLimitRefused(request, verdict.key)
+      throw new HttpErrors.RateLimited(`too many upgrades from this address; retry in ${verdict.ttlInSeconds} s`)
     }
     const reason = app.draining
       ? 'this instance is shutting down'
